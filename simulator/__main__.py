@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         config.rate_per_second = args.rate
     if args.no_faults:
         config.fault_probabilities = {}
+    try:
+        config.validate()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     clock: Clock = RealClock() if args.real_clock else ManualClock()
     try:
         sim = Simulator(config, seed=args.seed, clock=clock, api_key=args.api_key, host=args.host, port=args.port)

@@ -46,6 +46,8 @@ class SimConfig:
     max_limit: int = 500
     # A cursor sent with filters different from those it was issued for is rejected as invalid.
     strict_cursor_filters: bool = True
+    # Keep at most this many records in the request log (oldest dropped; counters are unaffected); None: all.
+    request_log_limit: int | None = None
     # Probability per API request of each fault kind, and per-kind options (see ``simulator.faults``).
     fault_probabilities: dict[str, float] = field(default_factory=dict)
     fault_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -11,7 +11,7 @@ import secrets
 import socket
 import ssl
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,6 +76,30 @@ class RequestRecord:
             "event_ids": list(self.event_ids),
             "next_cursor": self.next_cursor,
         }
+
+
+@dataclass
+class _Counters:
+    """Running request counters, kept apart from the (possibly capped) request log."""
+
+    requests_total: int = 0
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    by_fault: Counter[str] = field(default_factory=Counter)
+    no_response: int = 0
+    events_served: int = 0
+
+    def add(self, record: RequestRecord) -> None:
+        self.requests_total += 1
+        self.by_endpoint[record.endpoint] += 1
+        if record.status is None:
+            self.no_response += 1
+        else:
+            self.by_status[record.status] += 1
+        if record.fault:
+            self.by_fault[record.fault] += 1
+        if record.intact:
+            self.events_served += len(record.event_ids)
 
 
 @dataclass
@@ -229,7 +253,8 @@ class Simulator:
         self._faults = FaultInjector(seed)
         if self.config.fault_probabilities:
             self._faults.set_probabilities(self.config.fault_probabilities, self.config.fault_options)
-        self._log: list[RequestRecord] = []
+        self._log: deque[RequestRecord] = deque(maxlen=self.config.request_log_limit)
+        self._counters = _Counters()
         self._control_requests = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -382,21 +407,23 @@ class Simulator:
             return [event_id for record in self._log if record.intact for event_id in record.event_ids]
 
     def clear_log(self) -> None:
+        """Forget logged requests and reset the request counters."""
         with self._lock:
             self._log.clear()
+            self._counters = _Counters()
 
     def stats(self) -> dict[str, Any]:
         """Counters over the request log, plus store and cursor totals."""
         with self._lock:
             now_ms = self._sync()
-            by_status: Counter[int] = Counter(r.status for r in self._log if r.status is not None)
+            counters = self._counters
             return {
-                "requests_total": len(self._log),
-                "by_endpoint": dict(Counter(r.endpoint for r in self._log)),
-                "by_status": dict(sorted(by_status.items())),
-                "by_fault": dict(Counter(r.fault for r in self._log if r.fault)),
-                "no_response": sum(1 for r in self._log if r.status is None),
-                "events_served": sum(len(r.event_ids) for r in self._log if r.intact),
+                "requests_total": counters.requests_total,
+                "by_endpoint": dict(counters.by_endpoint),
+                "by_status": dict(sorted(counters.by_status.items())),
+                "by_fault": dict(counters.by_fault),
+                "no_response": counters.no_response,
+                "events_served": counters.events_served,
                 "control_requests": self._control_requests,
                 "events_total": len(self._store),
                 "events_visible": self._store.count_visible(now_ms),
@@ -467,7 +494,8 @@ class Simulator:
         if fault is not None and record.fault is None and fault.kind != "short_page":
             record.fault, record.fault_options = fault.kind, dict(fault.options)
         with self._lock:
-            record.seq = len(self._log) + 1
+            self._counters.add(record)
+            record.seq = self._counters.requests_total
             record.time = format_ms(self._now_ms())
             self._log.append(record)
         return response

@@ -167,6 +167,18 @@ def test_severity_filter_takes_a_comma_list_and_skips_missing_or_odd(sim: Simula
     assert "severity" not in call(sim, "/api/v1/events/e5").json()
 
 
+def test_added_events_can_have_missing_null_or_empty_names_and_extra_fields(sim: Simulator) -> None:
+    sim.add_event(at(0), id="a", name=MISSING)
+    sim.add_event(at(1), id="b", name=None)
+    sim.add_event(at(2), id="c", name="", raw={"nested": [1, {"deep": True}]})
+    events = {e["id"]: e for e in page(sim)["events"]}
+    assert "name" not in events["a"]
+    assert events["b"]["name"] is None
+    assert events["c"]["name"] == "" and events["c"]["raw"] == {"nested": [1, {"deep": True}]}
+    with pytest.raises(ValueError):
+        sim.add_event(at(3), id="a")
+
+
 def test_default_limit_is_100_and_pages_are_capped_at_500(sim: Simulator) -> None:
     for i in range(620):
         sim.add_event(at(i))
@@ -545,6 +557,16 @@ def test_request_log_served_ids_and_stats(sim: Simulator) -> None:
     assert stats["by_fault"] == {"rate_limit": 1, "truncated": 1}
     assert stats["events_served"] == 4
     assert stats["events_total"] == 5
+
+
+def test_request_log_can_be_capped_without_losing_counters(make_simulator: Callable[..., Simulator]) -> None:
+    sim = make_simulator(SimConfig(request_log_limit=2))
+    for _ in range(5):
+        call(sim, "/api/v1/health")
+    assert [r.seq for r in sim.request_log()] == [4, 5]
+    assert sim.stats()["requests_total"] == 5
+    sim.clear_log()
+    assert sim.request_log() == [] and sim.stats()["requests_total"] == 0
 
 
 def test_generator_is_deterministic_for_a_seed_and_clock_schedule(make_simulator: Callable[..., Simulator]) -> None:
