@@ -17,8 +17,8 @@ import demisto_mock  # noqa: E402  (needs ROOT on sys.path first)
 # Registered at import time, before test collection imports an integration that does `import demistomock`.
 sys.modules["demistomock"] = demisto_mock
 
-# The event-source simulator's fixtures, once that module exists:
-# pytest_plugins = ["simulator.pytest_plugin"]
+# The Event Source simulator's fixtures: `simulator` and `make_simulator`.
+pytest_plugins = ["simulator.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)
