@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
@@ -16,6 +17,10 @@ import demisto_mock  # noqa: E402  (needs ROOT on sys.path first)
 
 # Registered at import time, before test collection imports an integration that does `import demistomock`.
 sys.modules["demistomock"] = demisto_mock
+
+# Property tests draw the same examples on every run and every machine: a failure is reproducible, never flaky.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.load_profile("deterministic")
 
 # The Event Source simulator's fixtures: `simulator` and `make_simulator`.
 pytest_plugins = ["simulator.pytest_plugin"]

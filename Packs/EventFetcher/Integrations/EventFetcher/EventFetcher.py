@@ -296,8 +296,8 @@ class EventSourceClient:
         settings: Settings,
         *,
         time_limit: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.base_url = settings.base_url
         self.request_timeout = settings.request_timeout
@@ -308,10 +308,10 @@ class EventSourceClient:
         self.session.trust_env = settings.use_proxy
         if settings.verify_tls and not settings.use_proxy and os.environ.get("REQUESTS_CA_BUNDLE"):
             self.session.verify = os.environ["REQUESTS_CA_BUNDLE"]
-        self.sleep = sleep
-        self.monotonic = monotonic
+        self.sleep = sleep or time.sleep
+        self.monotonic = monotonic or time.monotonic
         self.time_limit = settings.fetch_time_limit if time_limit is None else time_limit
-        self.deadline = monotonic() + self.time_limit
+        self.deadline = self.monotonic() + self.time_limit
         self.pages = 0
         self.retries = 0
 

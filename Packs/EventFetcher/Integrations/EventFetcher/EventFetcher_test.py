@@ -477,3 +477,147 @@ def test_answers_that_retrying_cannot_fix_fail_at_once(requests_mock: Any, clien
         list(make_client(client_settings).iter_pages(at(0), "New", ()))
     assert fragment in str(caught.value)
     assert requests_mock.call_count == 1
+
+
+# --- the commands, through main() as the server calls it ----------------------------------------------------
+
+HEALTH_URL = BASE_URL + ef.HEALTH_PATH
+
+
+def full_event(event_id: str, created: datetime, **fields: Any) -> dict[str, Any]:
+    defaults = {"name": f"Suspicious login {event_id}", "severity": "high", "type": "Authentication",
+                "description": "Five failed logins followed by a success.",
+                "source": {"host": "vpn-gw-2", "ip": "203.0.113.7"}, "tags": ["vpn"]}
+    return event(event_id, created, **{**defaults, **fields})
+
+
+def run_main(demisto: Any, command: str, params: dict[str, Any] | None = None, **args: Any) -> None:
+    demisto.command = command
+    demisto.params = params or base_params(first_fetch="2026-11-26T05:00:00Z")
+    demisto.args = args
+    ef.main()
+
+
+def test_fetch_turns_events_into_incidents_and_saves_state_last(requests_mock: Any, demisto: Any) -> None:
+    created = datetime(2026, 11, 26, 6, 0, 0, 123000, tzinfo=UTC)
+    events = [full_event("evt-1", created), event("evt-2", created, type="Malware", severity="odd"),
+              event("evt-3", created, name="", severity="Critical")]
+    requests_mock.get(EVENTS_URL, [page(events)])
+    run_main(demisto, "fetch-incidents", base_params(first_fetch="2026-11-26T05:00:00Z", incidentType="Event Source"))
+    assert demisto.calls[-2:] == ["incidents", "setLastRun"]
+    first, second, third = demisto.incidents_created
+    assert first == {"name": "Suspicious login evt-1", "occurred": "2026-11-26T06:00:00.123Z",
+                     "rawJSON": json.dumps(events[0]), "severity": 3, "dbotMirrorId": "evt-1",
+                     "details": "Five failed logins followed by a success.", "type": "Event Source"}
+    assert (second["name"], second["severity"], second["details"]) == ("Malware evt-2", 0, "")
+    assert (third["name"], third["severity"]) == ("Event evt-3", 4)
+    assert demisto.last_run["watermark"] == "2026-11-26T06:00:00.123Z"
+    assert demisto.last_run["seen_ids"] == {"2026-11-26T06:00:00.123Z": ["evt-1", "evt-2", "evt-3"]}
+
+
+def test_fetch_logs_one_line_of_figures(requests_mock: Any, demisto: Any) -> None:
+    demisto.last_run = ef.dump_state(ef.FetchState.first(at(0)))
+    requests_mock.get(EVENTS_URL, [page([event("a", at(1))], "c1"), page([event("b", at(2)), {"id": "x"}])])
+    run_main(demisto, "fetch-incidents")
+    figures = [message for _, message in demisto.logs if message.startswith("fetch figures:")]
+    assert figures == ["fetch figures: events_read=2 incidents=2 duplicates=0 invalid=1 pages=2 retries=0 "
+                       "watermark=2026-11-26T06:00:02.000Z lag_seconds=0 remembered_ids=2"]
+    assert ("info", "Skipped event x with a missing or malformed created_time.") in demisto.logs
+
+
+def test_a_failed_fetch_raises_one_sentence_and_keeps_the_last_run(requests_mock: Any, demisto: Any) -> None:
+    stored = ef.dump_state(ef.FetchState.first(at(0)))
+    demisto.last_run = stored
+    requests_mock.get(EVENTS_URL, status_code=401, json={"error": "invalid or missing API key"})
+    with pytest.raises(Exception, match=r"^No incident fetched: The Event Source refused the API key \(HTTP 401\); "
+                                        r"check the API Key parameter\.$"):
+        run_main(demisto, "fetch-incidents")
+    assert "setLastRun" not in demisto.calls and "incidents" not in demisto.calls
+    assert demisto.last_run == stored
+
+
+def test_a_bad_parameter_fails_fetch_without_touching_the_last_run(demisto: Any) -> None:
+    demisto.last_run = {"kept": True}
+    with pytest.raises(Exception, match=r"^Maximum number of incidents per fetch must be a whole number"):
+        run_main(demisto, "fetch-incidents", base_params(max_fetch="500"))
+    assert demisto.set_last_run_calls == []
+
+
+def test_test_module_checks_health_and_runs_a_dry_fetch_of_one_event(requests_mock: Any, demisto: Any) -> None:
+    requests_mock.get(HEALTH_URL, json={"status": "ok", "version": "1"})
+    events_route = requests_mock.get(EVENTS_URL, [page([event("a", at(1)), event("b", at(2))])])
+    run_main(demisto, "test-module")
+    assert [entry["Contents"] for entry in demisto.entries] == ["ok"]
+    assert events_route.call_count == 1
+    assert demisto.set_last_run_calls == [] and demisto.incidents_created == []
+
+
+def test_test_module_without_fetching_checks_only_url_and_key(requests_mock: Any, demisto: Any) -> None:
+    requests_mock.get(HEALTH_URL, json={"status": "ok", "version": "1"})
+    events_route = requests_mock.get(EVENTS_URL, [page([])])
+    run_main(demisto, "test-module", base_params(isFetch=False))
+    assert [entry["Contents"] for entry in demisto.entries] == ["ok"]
+    assert events_route.call_count == 0
+
+
+@pytest.mark.parametrize(("params", "response", "fragment"), [
+    (base_params(), {"status_code": 401, "json": {"error": "invalid or missing API key"}}, "refused the API key"),
+    (base_params(first_fetch="next week"), None, "First fetch time must be like"),
+    (base_params(max_fetch=""), None, "it is empty"),
+    (base_params(look_back="x"), None, 'Look-back (minutes) must be a whole number from 0 to 1440, not "x".'),
+])
+def test_test_module_names_what_is_wrong(requests_mock: Any, demisto: Any, params: dict[str, Any],
+                                         response: dict[str, Any] | None, fragment: str) -> None:
+    requests_mock.get(HEALTH_URL, [response or {"json": {"status": "ok"}}])
+    run_main(demisto, "test-module", params)
+    [entry] = demisto.errors()
+    assert entry["Contents"].startswith("Failed to execute test-module: ")
+    assert fragment in entry["Contents"]
+    assert API_KEY not in json.dumps(demisto.entries) + json.dumps(demisto.logs)
+
+
+def test_test_module_reports_an_unreachable_url(demisto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sleep = RecordedSleep()
+    monkeypatch.setattr(ef.time, "sleep", sleep)
+    run_main(demisto, "test-module", base_params(url="http://127.0.0.1:9", request_timeout="1"))
+    assert sleep.waits == [0.5, 1.0, 2.0, 4.0]
+    [entry] = demisto.errors()
+    assert entry["Contents"] == ("Failed to execute test-module: Could not connect to the Event Source at "
+                                 "http://127.0.0.1:9, still after 5 attempts.")
+
+
+def test_get_events_previews_without_touching_the_last_run(requests_mock: Any, demisto: Any) -> None:
+    events = [full_event("evt-1", at(1)), full_event("evt-2", at(2), name="a | b")]
+    route = requests_mock.get(EVENTS_URL, [page(events)])
+    run_main(demisto, "event-fetcher-get-events", since="2026-11-26T05:00:00Z", severity="high", limit="2")
+    [entry] = demisto.entries
+    assert entry["Contents"] == events
+    assert entry["EntryContext"]["EventFetcher.Event(val.id && val.id == obj.id)"] == [
+        {"id": "evt-1", "name": "Suspicious login evt-1", "created_time": "2026-11-26T06:00:01.000Z",
+         "severity": "high", "status": "New", "type": "Authentication"},
+        {"id": "evt-2", "name": "a | b", "created_time": "2026-11-26T06:00:02.000Z", "severity": "high",
+         "status": "New", "type": "Authentication"}]
+    assert entry["HumanReadable"].splitlines()[1:3] == ["|id|name|created_time|severity|status|type|",
+                                                         "|---|---|---|---|---|---|"]
+    assert "a \\| b" in entry["HumanReadable"]
+    assert route.last_request.qs == {"since": ["2026-11-26t05:00:00.000z"], "limit": ["2"], "severity": ["high"]}
+    assert "getLastRun" not in demisto.calls and "setLastRun" not in demisto.calls
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    ({"limit": "0"}, "limit must be a whole number from 1 to 1000, not 0."),
+    ({"limit": "many"}, 'limit must be a whole number from 1 to 1000, not "many".'),
+    ({"since": "later"}, "since must be like"),
+    ({"status": "Open"}, "status must be one of New, In Progress, Closed"),
+    ({"severity": "urgent"}, 'severity has an unknown value "urgent"'),
+])
+def test_get_events_names_a_bad_argument(demisto: Any, args: dict[str, str], fragment: str) -> None:
+    run_main(demisto, "event-fetcher-get-events", **args)
+    [entry] = demisto.errors()
+    assert fragment in entry["Contents"]
+
+
+def test_an_unknown_command_is_an_error_entry(demisto: Any) -> None:
+    run_main(demisto, "event-fetcher-do-something")
+    assert demisto.errors()[0]["Contents"] == ("Failed to execute event-fetcher-do-something: "
+                                               "The command event-fetcher-do-something is not implemented.")
