@@ -15,6 +15,11 @@ if str(ROOT) not in sys.path:
 
 import demisto_mock  # noqa: E402  (needs ROOT on sys.path first)
 
+# Tests under tests/ import the integration as the server names it: EventFetcher.
+INTEGRATION_FOLDER = ROOT / "Packs" / "EventFetcher" / "Integrations" / "EventFetcher"
+if str(INTEGRATION_FOLDER) not in sys.path:
+    sys.path.append(str(INTEGRATION_FOLDER))
+
 # Registered at import time, before test collection imports an integration that does `import demistomock`.
 sys.modules["demistomock"] = demisto_mock
 

@@ -8,6 +8,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -103,6 +104,11 @@ def parse_timestamp(value: Any) -> datetime | None:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def is_ascii_number(text: str) -> bool:
+    """Plain digits 0-9 only: str.isdigit() also accepts characters int() refuses, such as superscripts."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_time_expression(value: Any, now: datetime, what: str) -> datetime:
     """`<n> <minutes|hours|days|weeks> [ago]`, an ISO 8601 date or date-time, or epoch seconds."""
     text = str(value if value is not None else "").strip()
@@ -110,7 +116,7 @@ def parse_time_expression(value: Any, now: datetime, what: str) -> datetime:
     if not text:
         raise ConfigError(f"{what} is empty; use a value like \"3 days\" or \"2026-11-01T00:00:00Z\".")
     words = text.lower().removesuffix(" ago").split()
-    if len(words) == 2 and words[0].isdigit():
+    if len(words) == 2 and is_ascii_number(words[0]):
         unit = words[1].removesuffix("s")
         if unit not in TIME_UNITS:
             raise ConfigError(expected)
@@ -118,7 +124,7 @@ def parse_time_expression(value: Any, now: datetime, what: str) -> datetime:
             return now - timedelta(minutes=int(words[0]) * TIME_UNITS[unit])
         except OverflowError:
             raise ConfigError(f"{what} goes back further than a calendar allows: \"{text}\".") from None
-    if text.isdigit():
+    if is_ascii_number(text):
         try:
             return datetime.fromtimestamp(int(text), UTC)
         except (OverflowError, OSError, ValueError):
@@ -237,7 +243,7 @@ class TimeLimitReached(EventSourceError):
 def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     """Retry-After as seconds to wait, from either of its forms; None when missing or unreadable."""
     text = (header or "").strip()
-    if text.isdigit():
+    if is_ascii_number(text):
         return float(text)
     if not text:
         return None
@@ -250,10 +256,22 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(response: requests.Response) -> Any:
+    """The body as strict JSON: NaN and Infinity are refused, as is nesting too deep to handle."""
+    try:
+        return json.loads(response.content, parse_constant=reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def error_message_of(response: requests.Response) -> str:
     """The API's own `{"error": ...}` text, kept short; empty when the body has none."""
     try:
-        body = response.json()
+        body = parse_json(response)
     except ValueError:
         return ""
     message = body.get("error") if isinstance(body, dict) else None
@@ -304,6 +322,8 @@ class EventSourceClient:
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"})
         self.session.verify = settings.verify_tls
+        if not settings.verify_tls:  # the user chose this; a warning on every request adds nothing
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         # without "Use system proxy settings" the environment's proxies are ignored
         self.session.trust_env = settings.use_proxy
         if settings.verify_tls and not settings.use_proxy and os.environ.get("REQUESTS_CA_BUNDLE"):
@@ -385,7 +405,7 @@ class EventSourceClient:
                 raise EventSourceError(f"{self.base_url} answered with a web page, not the Event Source API; "
                                        "check the Server URL.")
             try:
-                return response.json()
+                return parse_json(response)
             except ValueError:
                 return Transient("The Event Source answered with malformed JSON")
         if code in (401, 403):
@@ -713,7 +733,10 @@ def main() -> None:
             raise UserError(f"The command {command} is not implemented.")
     except Exception as error:
         message = str(error) if isinstance(error, UserError) else f"Unexpected error: {type(error).__name__}: {error}"
-        demisto.error(f"{command} failed: {message}\n{traceback.format_exc()}")
+        message = " ".join(message.split())  # one line, whatever the exception carried
+        demisto.error(f"{command} failed: {message}")
+        if not isinstance(error, UserError):
+            demisto.debug(traceback.format_exc())  # for debug mode; users see the sentence only
         if command == "fetch-incidents":
             raise Exception(message) from None  # the server marks the instance as failing and shows this
         demisto.results(error_entry(f"Failed to execute {command}: {message}"))
