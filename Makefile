@@ -53,5 +53,11 @@ test: lint validate
 run: $(STAMP)
 	$(BIN)/python -m simulator.demo $(if $(PARAMS),--params $(PARAMS))
 
+# Not part of `make test`: what a fetch run costs, side by side with the naive fetch (bench/results/latest.json).
+.PHONY: bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
 clean:
 	rm -rf $(VENV) run build .pytest_cache .ruff_cache .hypothesis
