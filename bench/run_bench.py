@@ -79,7 +79,7 @@ class Plan:
     """How much to measure: the full plan is the reference; --quick is a smoke test of the benchmark."""
 
     cpu_sizes: tuple[int, ...] = (100, 1_000, 10_000)
-    cpu_repeats: tuple[int, ...] = (15, 11, 7)  # samples of about 2,000 events each (at least one run)
+    cpu_repeats: tuple[int, ...] = (15, 11, 9)  # samples of about 2,000 events each (at least one run)
     rates: tuple[float, ...] = (1e4, 1e5, 1e6)  # events a day
     drained_rates: tuple[float, ...] = (1e4, 1e5)  # scenarios replayed to the end to count misses
     look_backs: tuple[int, ...] = (0, 5)
@@ -127,17 +127,19 @@ def new_runtime() -> None:
     demisto_mock.reset(command="fetch-incidents")
 
 
-def median_cpu(function: Callable[[], Any], repeats: int, batch: int) -> float:
-    """CPU seconds of one call: the median of `repeats` samples, each timing `batch` calls back to back (so
-    that a sample lasts long enough to measure well) with the garbage collector on, as in a real run."""
-    samples = []
+def median_cpu(functions: dict[str, tuple[Callable[[], Any], int]], repeats: int) -> dict[str, dict[str, Any]]:
+    """CPU seconds of one call of each function: the median of `repeats` samples. Each sample times `batch`
+    calls back to back (long enough to measure well), with the garbage collector on as in a real run; the
+    functions take turns, so that a drift of the machine during the measurement touches them all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        gc.collect()
-        started = time.process_time()
-        for _ in range(batch):
-            function()
-        samples.append((time.process_time() - started) / batch)
-    return statistics.median(samples)
+        for name, (function, batch) in functions.items():
+            gc.collect()
+            started = time.process_time()
+            for _ in range(batch):
+                function()
+            samples[name].append((time.process_time() - started) / batch)
+    return {name: {"median": statistics.median(values), "samples": values} for name, values in samples.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -199,6 +201,7 @@ def fixed_cost_per_run() -> dict[str, float]:
     naive_adapter = prerendered(url, empty, (T0 - timedelta(days=1)).isoformat())
 
     def ours() -> None:
+        adapter.reset()
         client = ef.EventSourceClient(settings)
         client.session.mount(url, adapter)
         ef.fetch_incidents(client, settings, {}, T0)
@@ -206,13 +209,15 @@ def fixed_cost_per_run() -> dict[str, float]:
     def naive() -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {api_key}"
+        naive_adapter.reset()
         session.mount(url, naive_adapter)
         naive_fetch.fetch_incidents(session, url, {}, lambda: T0)
 
     new_runtime()
     ours()
     naive()
-    return {"ours": median_cpu(ours, 11, 50), "naive": median_cpu(naive, 11, 50)}
+    measured = median_cpu({"ours": (ours, 50), "naive": (naive, 50)}, 11)
+    return {name: figures["median"] for name, figures in measured.items()}
 
 
 def bench_cpu(plan: Plan, profile: bool) -> dict[str, Any]:
@@ -237,6 +242,7 @@ def bench_cpu(plan: Plan, profile: bool) -> dict[str, Any]:
 
             def ours_mocked(settings: ef.Settings = settings, adapter: requests_mock.Adapter = adapter,
                             url: str = url, size: int = size) -> None:
+                adapter.reset()  # requests-mock keeps a history of requests
                 client = ef.EventSourceClient(settings)
                 client.session.mount(url, adapter)
                 if len(ef.fetch_incidents(client, settings, {}, T0).incidents) != size:
@@ -252,6 +258,7 @@ def bench_cpu(plan: Plan, profile: bool) -> dict[str, Any]:
                 session = requests.Session()
                 session.headers["Authorization"] = f"Bearer {api_key}"
                 if adapter is not None:
+                    adapter.reset()
                     session.mount(url, adapter)
                 incidents, _ = naive_fetch.fetch_incidents(session, url, {}, lambda: T0)
                 if len(incidents) != expected:
@@ -262,14 +269,15 @@ def bench_cpu(plan: Plan, profile: bool) -> dict[str, Any]:
             naive(naive_adapter)
             batch = max(1, 2_000 // size)
             naive_batch = max(1, 2_000 // naive_delivered)
-            measured = {
-                "fetch_mocked": median_cpu(ours_mocked, repeats, batch),
-                "fetch_http": median_cpu(ours_http, repeats, batch),
-                "floor": median_cpu(json_floor(pages, size), repeats, batch),
-                "naive_mocked": median_cpu(lambda a=naive_adapter: naive(a), repeats, naive_batch),
-                "naive_http": median_cpu(lambda: naive(None), repeats, naive_batch),
-                "naive_floor": median_cpu(json_floor(naive_pages, naive_delivered), repeats, naive_batch),
-            }
+            timed = median_cpu({
+                "fetch_mocked": (ours_mocked, batch),
+                "fetch_http": (ours_http, batch),
+                "floor": (json_floor(pages, size), batch),
+                "naive_mocked": (lambda a=naive_adapter: naive(a), naive_batch),
+                "naive_http": (lambda: naive(None), naive_batch),
+                "naive_floor": (json_floor(naive_pages, naive_delivered), naive_batch),
+            }, repeats)
+            measured = {name: figures["median"] for name, figures in timed.items()}
             if profile and size == max(plan.cpu_sizes):
                 profile_text = profile_call(ours_mocked)
         page_bytes = sum(len(body) for _, body in pages)
@@ -288,6 +296,7 @@ def bench_cpu(plan: Plan, profile: bool) -> dict[str, Any]:
             "naive_http_us": measured["naive_http"] / naive_delivered * 1e6,
             "naive_floor_us": measured["naive_floor"] / naive_delivered * 1e6,
             "naive_ratio": measured["naive_mocked"] / measured["naive_floor"],
+            "samples_seconds": {name: figures["samples"] for name, figures in timed.items()},
         })
     return {"rows": rows, "fixed_seconds": fixed, "profile": profile_text}
 
