@@ -90,7 +90,7 @@ class Plan:
     window_sizes: tuple[int, ...] = (100, 1_000, 10_000, 20_000, 50_000, 100_000)
     backlog: int = 100_000
     backlog_max_fetch: int = 200
-    sample_runs: int = 20  # runs at the start and at the end of the drain compared for flatness
+    sample_runs: int = 50  # runs at the start and at the end of the drain compared for flatness (a tenth)
 
 
 QUICK = Plan(cpu_sizes=(100, 1_000), cpu_repeats=(7, 5), rates=(1e5,), drained_rates=(1e5,), max_fetches=(50, 200),
@@ -599,6 +599,8 @@ def summarise_drain(runs: list[dict[str, Any]], all_ids: set[str], plan: Plan) -
         "requests": sum(run["pages"] or 0 for run in runs) if with_minimum else None,
         "minimum_requests": sum(run["minimum"] for run in with_minimum) if with_minimum else None,
         "wall_total": sum(run["wall_seconds"] for run in runs),
+        "wall_by_tenth": [median(working[len(working) * tenth // 10:len(working) * (tenth + 1) // 10], "wall_seconds")
+                          for tenth in range(10)] if len(working) >= 10 else [],
         "per_run": [{key: value for key, value in run.items() if key not in ("ids", "last")} for run in runs],
     }
 
@@ -720,6 +722,9 @@ def report(results: dict[str, Any]) -> str:
                       "last-run B first/mid/last", "dups", "misses"], drain_rows))
     out.append(f"   requests over the drain: {ours['requests']:,} against a minimum of {ours['minimum_requests']:,};"
                f" the runs took {ours['wall_total']:.0f} s in all.")
+    if ours["wall_by_tenth"]:
+        out.append("   process seconds per run, median of each tenth of the drain: "
+                   + " ".join(f"{seconds:.3f}" for seconds in ours["wall_by_tenth"]))
     out.append("   naive: one page, then 'now' as the next start: the rest of the backlog is never fetched.")
     out.append("")
     out.append("5. Side by side, and the targets")
