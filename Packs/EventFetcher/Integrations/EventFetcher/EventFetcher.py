@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import demistomock as demisto
 import requests
@@ -85,15 +85,23 @@ class Settings:
 
 def format_time(moment: datetime) -> str:
     """The API's time format: UTC, milliseconds, Z."""
-    moment = moment.astimezone(UTC)
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def is_api_time(text: str) -> bool:
+    """Shaped like the API's own times (`2026-11-26T06:00:00.123Z`), which need no conversion."""
+    return len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z"
 
 
 def parse_timestamp(value: Any) -> datetime | None:
     """An ISO 8601 time as an aware UTC datetime at millisecond precision; None when malformed."""
     if not isinstance(value, str) or not value.strip():
         return None
+    if is_api_time(value):  # the common case, read once per event: skip the conversions
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
     try:
         moment = datetime.fromisoformat(value.strip())
         if moment.tzinfo is None:  # a time without a zone is taken as UTC, the API's zone
@@ -434,9 +442,8 @@ class EventSourceClient:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
-class Position:
-    """A place in the listing's order: by created_time, then by id."""
+class Position(NamedTuple):
+    """A place in the listing's order: by created_time, then by id (a tuple, so cheap to build and compare)."""
 
     created: datetime
     event_id: str
@@ -493,9 +500,10 @@ def load_state(last_run: dict[str, Any], first_fetch: datetime) -> FetchState:
 
 def dump_state(state: FetchState) -> dict[str, Any]:
     """The last run: JSON only, ids grouped by created_time so that ties cost one key."""
-    grouped: dict[str, list[str]] = {}
-    for event_id, created in sorted(state.seen_ids.items(), key=lambda item: (item[1], item[0])):
-        grouped.setdefault(format_time(created), []).append(event_id)
+    by_time: dict[datetime, list[str]] = {}
+    for event_id, created in state.seen_ids.items():
+        by_time.setdefault(created, []).append(event_id)
+    grouped = {format_time(created): sorted(by_time[created]) for created in sorted(by_time)}
     return {
         "version": LAST_RUN_VERSION,
         "watermark": format_time(state.watermark),
@@ -523,6 +531,7 @@ class FetchRun:
     max_fetch: int
     look_back: timedelta
     new_events: list[dict[str, Any]] = field(default_factory=list)
+    new_positions: list[Position] = field(default_factory=list)  # where each new event sorts, read once
     events_read: int = 0
     duplicates: int = 0
     invalid: list[str] = field(default_factory=list)  # a description of each event skipped as unusable
@@ -555,6 +564,7 @@ class FetchRun:
                 self.duplicates += 1
                 continue
             self.new_events.append(event)
+            self.new_positions.append(position)
             self._seen[position.event_id] = position.created
             self._newest_delivered = max(self._newest_delivered, position.created)
 
@@ -600,17 +610,16 @@ def incident_severity(value: Any) -> int:
     return INCIDENT_SEVERITY.get(value.strip().lower(), 0) if isinstance(value, str) else 0
 
 
-def event_to_incident(event: dict[str, Any], incident_type: str) -> dict[str, Any]:
-    position = event_position(event)
-    assert position is not None  # only events with a position are delivered
+def event_to_incident(event: dict[str, Any], position: Position, incident_type: str) -> dict[str, Any]:
     name = event.get("name")
     if not isinstance(name, str) or not name.strip():
         kind = event.get("type")
         name = f"{kind if isinstance(kind, str) and kind.strip() else 'Event'} {position.event_id}"
     description = event.get("description")
+    created = event["created_time"]
     incident: dict[str, Any] = {
         "name": name,
-        "occurred": format_time(position.created),
+        "occurred": created if is_api_time(created) else format_time(position.created),
         "rawJSON": json.dumps(event),
         "severity": incident_severity(event.get("severity")),
         "dbotMirrorId": position.event_id,
@@ -653,7 +662,8 @@ def fetch_incidents(client: EventSourceClient, settings: Settings, last_run: dic
     if stopped_by is not None:
         demisto.info(f"Fetch stopped early and delivers the {len(run.new_events)} incidents read so far: {stopped_by}")
     next_state = run.next_state()
-    incidents = [event_to_incident(event, settings.incident_type) for event in run.new_events]
+    incidents = [event_to_incident(event, position, settings.incident_type)
+                 for event, position in zip(run.new_events, run.new_positions, strict=True)]
     lag = (run.newest_read - next_state.watermark).total_seconds() if run.newest_read else 0.0
     figures = (f"fetch figures: events_read={run.events_read} incidents={len(incidents)} "
                f"duplicates={run.duplicates} invalid={len(run.invalid)} pages={client.pages} "
