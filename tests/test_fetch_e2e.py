@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator import Simulator, format_time
+from simulator import ManualClock, Simulator, format_time
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT = 120  # seconds; generous for a loaded 2-core machine
@@ -80,9 +80,15 @@ class Instance:
         return json.loads(self.state_path.read_text(encoding="utf-8"))["last_run"]
 
 
+def a_day_ago() -> ManualClock:
+    """The simulator's clock starts a day behind the integration's, so that however far a test moves it, its
+    events stay in the past for the integration, as a source's events are."""
+    return ManualClock(datetime.now(UTC) - timedelta(days=1))
+
+
 @pytest.fixture
 def instance(make_simulator: Callable[..., Simulator], tmp_path: Path) -> Instance:
-    return new_instance(make_simulator(seed=1), tmp_path)
+    return new_instance(make_simulator(seed=1, clock=a_day_ago()), tmp_path)
 
 
 def new_instance(simulator: Simulator, folder: Path, **overrides: Any) -> Instance:
@@ -205,7 +211,7 @@ def test_an_expired_cursor_restarts_the_listing_without_duplicates(instance: Ins
 ])
 def test_each_transient_fault_is_retried_without_loss_or_duplicate(
         make_simulator: Callable[..., Simulator], tmp_path: Path, kind: str, options: dict[str, Any]) -> None:
-    instance = new_instance(make_simulator(seed=2), tmp_path, request_timeout="1")
+    instance = new_instance(make_simulator(seed=2, clock=a_day_ago()), tmp_path, request_timeout="1")
     sim = instance.simulator
     events = [sim.add_event(ago(sim, 30 - i)) for i in range(3)]
     sim.inject(kind, count=2, endpoint="list", **options)
@@ -273,7 +279,7 @@ def test_exactly_once_over_generated_schedules(make_simulator: Callable[..., Sim
                                                seed: int) -> None:
     """Ties, bursts, late events, status changes and faults in any order: every event that stayed New and arrived
     late by at most the look-back becomes exactly one incident; none becomes two."""
-    sim = make_simulator(seed=seed)
+    sim = make_simulator(seed=seed, clock=a_day_ago())
     instance = new_instance(sim, tmp_path_factory.mktemp("e2e"), max_fetch=str(max_fetch), look_back=str(look_back),
                             request_timeout="2")
     lateness: dict[str, float] = {}

@@ -64,6 +64,26 @@ class ConfigError(UserError):
     """An instance parameter or command argument is wrong."""
 
 
+class StateError(UserError):
+    """The stored last run cannot be read by this version."""
+
+
+class EventSourceError(UserError):
+    """The Event Source could not give what was asked."""
+
+
+class AuthError(EventSourceError):
+    """The key was refused: retrying cannot help."""
+
+
+class InvalidCursor(EventSourceError):
+    """The listing's cursor expired or is unknown: the listing must start again."""
+
+
+class TimeLimitReached(EventSourceError):
+    """The run's time budget is spent."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The instance parameters, parsed and validated once."""
@@ -89,8 +109,9 @@ def format_time(moment: datetime) -> str:
 
 
 def is_api_time(text: str) -> bool:
-    """Shaped like the API's own times (`2026-11-26T06:00:00.123Z`), which need no conversion."""
-    return len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z"
+    """Exactly the API's own shape (`2026-11-26T06:00:00.123Z`): UTC at milliseconds, needing no conversion."""
+    return (len(text) == 24 and text[4] == "-" and text[7] == "-" and text[10] == "T" and text[13] == ":"
+            and text[16] == ":" and text[19] == "." and text[23] == "Z")
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -130,7 +151,7 @@ def parse_time_expression(value: Any, now: datetime, what: str) -> datetime:
             raise ConfigError(expected)
         try:
             return now - timedelta(minutes=int(words[0]) * TIME_UNITS[unit])
-        except OverflowError:
+        except (OverflowError, ValueError):  # ValueError: more digits than int() accepts
             raise ConfigError(f"{what} goes back further than a calendar allows: \"{text}\".") from None
     if is_ascii_number(text):
         try:
@@ -191,6 +212,8 @@ def parse_url(value: Any) -> str:
     scheme, _, rest = url.partition("://")
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
         raise ConfigError(f'Server URL must start with https:// or http:// and name a host, not "{url}".')
+    if "@" in rest.split("/", 1)[0]:  # said without the URL, which holds a password
+        raise ConfigError("Server URL must not hold a user name or password; put the key in the API Key field.")
     return url.removesuffix("/api/v1")  # the address of the API's root is accepted too
 
 
@@ -200,6 +223,8 @@ def parse_settings(params: dict[str, Any], now: datetime) -> Settings:
     api_key = str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
     if not api_key:
         raise ConfigError("API Key is missing; enter the Event Source API key.")
+    if not api_key.isprintable() or " " in api_key:
+        raise ConfigError("API Key contains spaces or control characters; paste the key alone.")
     first_fetch = parse_time_expression(params.get("first_fetch") or DEFAULT_FIRST_FETCH, now, "First fetch time")
     if first_fetch > now:
         raise ConfigError(f"First fetch time {format_time(first_fetch)} is in the future; choose a past time.")
@@ -230,22 +255,6 @@ def parse_settings(params: dict[str, Any], now: datetime) -> Settings:
 # ---------------------------------------------------------------------------------------------
 # The API client
 # ---------------------------------------------------------------------------------------------
-
-
-class EventSourceError(UserError):
-    """The Event Source could not give what was asked."""
-
-
-class AuthError(EventSourceError):
-    """The key was refused: retrying cannot help."""
-
-
-class InvalidCursor(EventSourceError):
-    """The listing's cursor expired or is unknown: the listing must start again."""
-
-
-class TimeLimitReached(EventSourceError):
-    """The run's time budget is spent."""
 
 
 def retry_after_seconds(header: str | None, now: datetime) -> float | None:
@@ -454,11 +463,11 @@ class FetchState:
     """What one fetch run hands to the next, through the last run.
 
     Invariant: every delivered event placed after `floor` has its id in `seen_ids`, and no event at
-    or before `floor` is ever delivered. The listing starts at the later of the floor and the
-    watermark minus the look-back, so seen_ids only spans that window (and any tie inside it).
+    or before `floor` is ever delivered. The floor follows the watermark at the look-back's distance
+    (higher only over the cap of remembered ids), so seen_ids spans that window and any tie in it.
     """
 
-    watermark: datetime  # created_time of the newest event delivered so far
+    watermark: datetime  # created_time of the newest event delivered so far, never later than its run's now
     floor: Position  # events at or before this place are never delivered again
     seen_ids: dict[str, datetime]  # delivered ids at or after the floor, with their created_time
 
@@ -470,10 +479,6 @@ class FetchState:
         return max(self.floor.created, self.watermark - look_back)
 
 
-class StateError(UserError):
-    """The stored last run cannot be read by this version."""
-
-
 RESET_ADVICE = "reset the last run (Reset the \"last run\" timestamp) to fetch again from First fetch time"
 
 
@@ -481,6 +486,8 @@ def load_state(last_run: dict[str, Any], first_fetch: datetime) -> FetchState:
     """The state from a last run; `{}` (first run, or after a reset) starts at the first-fetch time."""
     if not last_run:
         return FetchState.first(first_fetch)
+    if not isinstance(last_run, dict):
+        raise StateError(f"The stored last run is not an object; {RESET_ADVICE}.")
     version = last_run.get("version")
     if version != LAST_RUN_VERSION:
         raise StateError(f"The stored last run has version {version!r}, which this integration cannot read; "
@@ -493,7 +500,8 @@ def load_state(last_run: dict[str, Any], first_fetch: datetime) -> FetchState:
                     for created, ids in last_run["seen_ids"].items() for event_id in ids}
     except (KeyError, TypeError, ValueError, AttributeError):
         raise StateError(f"The stored last run is damaged; {RESET_ADVICE}.") from None
-    if watermark is None or floor.created is None or None in seen_ids.values():
+    times = [watermark, floor.created, *seen_ids.values()]
+    if None in times or min(times) < EARLIEST_FIRST_FETCH:  # type: ignore[type-var]
         raise StateError(f"The stored last run has a malformed time; {RESET_ADVICE}.")
     return FetchState(watermark, floor, seen_ids)  # type: ignore[arg-type]
 
@@ -525,23 +533,29 @@ def event_position(event: Any) -> Position | None:
 
 @dataclass
 class FetchRun:
-    """One fetch run's decisions, fed page by page; plain data in, plain data out."""
+    """One fetch run's decisions, fed page by page; plain data and the clock in, plain data out."""
 
     state: FetchState
     max_fetch: int
     look_back: timedelta
+    now: datetime  # no event dated later than this may move the watermark
     new_events: list[dict[str, Any]] = field(default_factory=list)
     new_positions: list[Position] = field(default_factory=list)  # where each new event sorts, read once
     events_read: int = 0
-    duplicates: int = 0
+    already_delivered: int = 0  # read again inside the look-back window and skipped
+    behind_floor: int = 0  # listed but at or before the floor, so never delivered
+    dated_in_future: int = 0  # delivered with a created_time after `now`
     invalid: list[str] = field(default_factory=list)  # a description of each event skipped as unusable
     last_handled: Position | None = None  # the last place in the listing this run dealt with
     newest_read: datetime | None = None
+    since: datetime = field(init=False)  # where the listing starts
+    _seen: dict[str, datetime] = field(init=False, repr=False)
+    _watermark: datetime = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.since = self.state.listing_start(self.look_back)
         self._seen = dict(self.state.seen_ids)
-        self._newest_delivered = self.state.watermark
+        self._watermark = self.state.watermark
 
     @property
     def full(self) -> bool:
@@ -560,36 +574,45 @@ class FetchRun:
             self.last_handled = position
             if self.newest_read is None or position.created > self.newest_read:
                 self.newest_read = position.created
-            if position <= self.state.floor or position.event_id in self._seen:
-                self.duplicates += 1
+            if position <= self.state.floor:
+                self.behind_floor += 1
+                continue
+            if position.event_id in self._seen:
+                self.already_delivered += 1
                 continue
             self.new_events.append(event)
             self.new_positions.append(position)
             self._seen[position.event_id] = position.created
-            self._newest_delivered = max(self._newest_delivered, position.created)
+            if position.created > self.now:  # a source clock ahead of ours must not push the window past now
+                self.dated_in_future += 1
+            self._watermark = max(self._watermark, min(position.created, self.now))
 
     def next_state(self) -> FetchState:
         """The state that matches exactly the events delivered by this run."""
-        watermark = self._newest_delivered
-        floor = max(self.state.floor, Position(max(self.state.floor.created, watermark - self.look_back), ""))
-        seen = {event_id: created for event_id, created in self._seen.items() if created >= floor.created}
+        floor = max(self.state.floor, Position(self._watermark - self.look_back, ""))
+        seen = remembered_after(floor, self._seen)
         if len(seen) > MAX_SEEN_IDS:
-            floor, seen = self._shed_oldest(floor, seen)
-        return FetchState(watermark, floor, seen)
+            floor = self._floor_over_the_cap(floor, seen)
+            seen = remembered_after(floor, seen)
+        return FetchState(self._watermark, floor, seen)
 
-    def _shed_oldest(self, floor: Position, seen: dict[str, datetime]) -> tuple[Position, dict[str, datetime]]:
-        """Over the cap, forget the oldest ids and raise the floor past them: late events behind it are lost,
-        never duplicated. The floor never passes what this run handled, so no unread event is skipped."""
-        ordered = sorted((Position(created, event_id) for event_id, created in seen.items()))
+    def _floor_over_the_cap(self, floor: Position, seen: dict[str, datetime]) -> Position:
+        """Over the cap, the floor rises past the oldest ids so they can be forgotten: late events behind it are
+        lost, never duplicated. It never passes what this run handled, so no unread event is skipped."""
+        ordered = sorted(Position(created, event_id) for event_id, created in seen.items())
         shed = ordered[: len(ordered) - MAX_SEEN_IDS]
         if self.last_handled is not None:
             shed = [position for position in shed if position <= self.last_handled]
         if not shed:
-            return floor, seen
-        floor = max(floor, shed[-1])
+            return floor
         demisto.info(f"{len(shed)} remembered ids over the cap of {MAX_SEEN_IDS} were dropped; events arriving "
-                     f"late before {format_time(floor.created)} will not be fetched.")
-        return floor, {event_id: created for event_id, created in seen.items() if Position(created, event_id) > floor}
+                     f"late before {format_time(shed[-1].created)} will not be fetched.")
+        return max(floor, shed[-1])
+
+
+def remembered_after(floor: Position, seen: dict[str, datetime]) -> dict[str, datetime]:
+    """The delivered ids that still need remembering: those placed after the floor."""
+    return {event_id: created for event_id, created in seen.items() if Position(created, event_id) > floor}
 
 
 def describe_invalid(event: Any) -> str:
@@ -646,7 +669,7 @@ def fetch_incidents(client: EventSourceClient, settings: Settings, last_run: dic
                     now: datetime) -> FetchOutcome:
     """One fetch run. Delivers what it read up to a fault, with the state for exactly that; fails when
     it could deliver nothing, leaving the last run as it was."""
-    run = FetchRun(load_state(last_run, settings.first_fetch), settings.max_fetch, settings.look_back)
+    run = FetchRun(load_state(last_run, settings.first_fetch), settings.max_fetch, settings.look_back, now)
     stopped_by: EventSourceError | None = None
     try:
         for events in client.iter_pages(run.since, settings.status, settings.severities):
@@ -655,10 +678,10 @@ def fetch_incidents(client: EventSourceClient, settings: Settings, last_run: dic
                 break
     except EventSourceError as error:
         if not run.new_events:
-            raise EventSourceError(f"No incident fetched: {error}") from None
+            reread = f" after re-reading {run.events_read} events already fetched" if run.events_read else ""
+            raise EventSourceError(f"No incident fetched{reread}: {error}") from None
         stopped_by = error
-    for description in run.invalid:
-        demisto.info(f"Skipped {description}.")
+    log_skipped(run)
     if stopped_by is not None:
         demisto.info(f"Fetch stopped early and delivers the {len(run.new_events)} incidents read so far: {stopped_by}")
     next_state = run.next_state()
@@ -666,10 +689,25 @@ def fetch_incidents(client: EventSourceClient, settings: Settings, last_run: dic
                  for event, position in zip(run.new_events, run.new_positions, strict=True)]
     lag = (run.newest_read - next_state.watermark).total_seconds() if run.newest_read else 0.0
     figures = (f"fetch figures: events_read={run.events_read} incidents={len(incidents)} "
-               f"duplicates={run.duplicates} invalid={len(run.invalid)} pages={client.pages} "
-               f"retries={client.retries} watermark={format_time(next_state.watermark)} "
-               f"lag_seconds={max(lag, 0.0):g} remembered_ids={len(next_state.seen_ids)}")
+               f"duplicates={run.already_delivered} behind_floor={run.behind_floor} invalid={len(run.invalid)} "
+               f"future_dated={run.dated_in_future} pages={client.pages} retries={client.retries} "
+               f"watermark={format_time(next_state.watermark)} lag_seconds={max(lag, 0.0):g} "
+               f"remembered_ids={len(next_state.seen_ids)}")
     return FetchOutcome(incidents, dump_state(next_state), figures)
+
+
+MAX_SKIPPED_LOGGED = 10
+
+
+def log_skipped(run: FetchRun) -> None:
+    """Unusable and future-dated events, named in the log; a flood is summed up, not repeated."""
+    for description in run.invalid[:MAX_SKIPPED_LOGGED]:
+        demisto.info(f"Skipped {description}.")
+    if len(run.invalid) > MAX_SKIPPED_LOGGED:
+        demisto.info(f"Skipped {len(run.invalid) - MAX_SKIPPED_LOGGED} more unusable events.")
+    if run.dated_in_future:
+        demisto.info(f"{run.dated_in_future} events are dated after {format_time(run.now)}: the Event Source's "
+                     "clock may be ahead; they are fetched, and the watermark stays at the present.")
 
 
 def test_module(client: EventSourceClient, settings: Settings) -> str:

@@ -20,14 +20,17 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+LATER = at(86_400)  # the clock of runs whose events are all in the past
+
+
 def event(event_id: str, created: datetime, **fields: Any) -> dict[str, Any]:
     return {"id": event_id, "created_time": ef.format_time(created), "status": "New", **fields}
 
 
 def run_once(state: ef.FetchState, pages: list[list[dict[str, Any]]], max_fetch: int = 50,
-             look_back: timedelta = timedelta(0)) -> tuple[list[str], ef.FetchState]:
+             look_back: timedelta = timedelta(0), now: datetime = LATER) -> tuple[list[str], ef.FetchState]:
     """One pure fetch run: the ids delivered and the next state after a JSON round trip, as the server keeps it."""
-    run = ef.FetchRun(state, max_fetch, look_back)
+    run = ef.FetchRun(state, max_fetch, look_back, now)
     for page in pages:
         run.take(page)
         if run.full:
@@ -44,9 +47,9 @@ def listing_from(events: list[dict[str, Any]], since: datetime, page_size: int =
 
 
 def fetch_all(events: list[dict[str, Any]], state: ef.FetchState, max_fetch: int, look_back: timedelta,
-              page_size: int = 500) -> tuple[list[str], ef.FetchState]:
-    run = ef.FetchRun(state, max_fetch, look_back)
-    return run_once(state, listing_from(events, run.since, page_size), max_fetch, look_back)
+              page_size: int = 500, now: datetime = LATER) -> tuple[list[str], ef.FetchState]:
+    run = ef.FetchRun(state, max_fetch, look_back, now)
+    return run_once(state, listing_from(events, run.since, page_size), max_fetch, look_back, now)
 
 
 # --- time and parameters --------------------------------------------------------------------------
@@ -116,6 +119,26 @@ def test_each_bad_parameter_gets_one_clear_sentence(overrides: dict[str, Any], f
     assert fragment in message
     assert message.endswith(".") and "\n" not in message
     assert API_KEY not in message
+
+
+def test_only_the_api_time_shape_takes_the_fast_path() -> None:
+    assert ef.is_api_time("2026-11-26T06:00:00.123Z")
+    assert not ef.is_api_time("2026-W48-4T06:00:00.12Z")
+    assert ef.parse_timestamp("2026-W48-4T06:00:00.123") == datetime(2026, 11, 26, 6, 0, 0, 123000, tzinfo=UTC)
+    assert ef.parse_timestamp("2026-11-26T06:00:00.1234567Z") == datetime(2026, 11, 26, 6, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), [
+    ({"first_fetch": "9" * 5000 + " days"}, "First fetch time goes back further than a calendar allows"),
+    ({"credentials": {"password": "abc\ndef"}}, "API Key contains spaces or control characters"),
+    ({"credentials": {"password": "abc def"}}, "API Key contains spaces or control characters"),
+    ({"url": "https://user:secret@events.example.com"}, "must not hold a user name or password"),
+])
+def test_parameters_that_could_crash_or_mislead_get_a_clear_sentence(overrides: dict[str, Any],
+                                                                     fragment: str) -> None:
+    with pytest.raises(ef.ConfigError) as caught:
+        ef.parse_settings(base_params(**overrides), T0)
+    assert fragment in str(caught.value) and "secret" not in str(caught.value)
 
 
 def test_all_severities_means_no_filter_so_unknown_severities_are_fetched_too() -> None:
@@ -220,7 +243,7 @@ def test_events_before_the_first_fetch_time_are_never_fetched() -> None:
 
 def test_unusable_events_are_skipped_and_do_not_move_the_watermark() -> None:
     state = ef.FetchState.first(T0)
-    run = ef.FetchRun(state, 50, timedelta(0))
+    run = ef.FetchRun(state, 50, timedelta(0), LATER)
     run.take([{"id": "no-time"}, {"created_time": ef.format_time(at(50))}, "junk",
               {"id": "bad-time", "created_time": "yesterday"}, event("good", at(10))])
     assert [e["id"] for e in run.new_events] == ["good"]
@@ -228,6 +251,17 @@ def test_unusable_events_are_skipped_and_do_not_move_the_watermark() -> None:
     assert run.invalid == ["event no-time with a missing or malformed created_time", "an event without an id",
                            "a str instead of an event object",
                            "event bad-time with a missing or malformed created_time"]
+
+
+def test_an_event_dated_in_the_future_does_not_hold_back_the_events_after_it() -> None:
+    look_back = timedelta(minutes=5)
+    state = ef.FetchState.first(T0)
+    skewed = event("skewed", at(86_400))  # a source clock a day ahead
+    ids, state = fetch_all([event("a", at(10)), skewed], state, 50, look_back, now=at(60))
+    assert ids == ["a", "skewed"] and state.watermark == at(60)
+    ids, state = fetch_all([event("a", at(10)), event("b", at(180)), skewed], state, 50, look_back, now=at(240))
+    assert ids == ["b"]
+    assert "skewed" in state.seen_ids  # remembered until the window passes it: never fetched twice
 
 
 def test_over_the_cap_the_oldest_ids_are_shed_and_the_floor_rises_without_duplicates(
@@ -253,13 +287,16 @@ def test_the_last_run_is_versioned_json_and_survives_a_round_trip() -> None:
 
 
 @pytest.mark.parametrize("stored", [
+    ["not", "an", "object"],
+    {"version": 1, "watermark": "0001-01-01T00:00:00.000Z", "floor": ["0001-01-01T00:00:00.000Z", ""],
+     "seen_ids": {}},
     {"version": 99, "watermark": "2026-11-26T06:00:10.000Z"},
     {"start_time": "2026-11-26T06:00:10"},
     {"version": 1, "watermark": "2026-11-26T06:00:10.000Z"},
     {"version": 1, "watermark": "soon", "floor": ["2026-11-26T06:00:05.000Z", ""], "seen_ids": {}},
     {"version": 1, "watermark": "2026-11-26T06:00:10.000Z", "floor": "x", "seen_ids": {}},
 ])
-def test_an_unreadable_last_run_is_an_error_that_says_how_to_recover(stored: dict[str, Any]) -> None:
+def test_an_unreadable_last_run_is_an_error_that_says_how_to_recover(stored: Any) -> None:
     with pytest.raises(ef.StateError, match="reset the last run"):
         ef.load_state(stored, T0)
 
@@ -318,7 +355,7 @@ def test_exactly_once_over_any_schedule(scenario: dict[str, Any]) -> None:
         idle_runs = 0
         while now <= last_visible or idle_runs < 2:
             now += timedelta(seconds=scenario["run_every"])
-            run = ef.FetchRun(ef.load_state(last_run, scenario["first_fetch"]), scenario["max_fetch"], look_back)
+            run = ef.FetchRun(ef.load_state(last_run, scenario["first_fetch"]), scenario["max_fetch"], look_back, now)
             listed = sorted((e for e in events if e.listed_at(now) and e.created >= run.since),
                             key=lambda e: (e.created, e.event_id))
             pages = [[event(e.event_id, e.created) for e in listed[i:i + scenario["page_size"]]]
@@ -520,9 +557,19 @@ def test_fetch_logs_one_line_of_figures(requests_mock: Any, demisto: Any) -> Non
     requests_mock.get(EVENTS_URL, [page([event("a", at(1))], "c1"), page([event("b", at(2)), {"id": "x"}])])
     run_main(demisto, "fetch-incidents")
     figures = [message for _, message in demisto.logs if message.startswith("fetch figures:")]
-    assert figures == ["fetch figures: events_read=2 incidents=2 duplicates=0 invalid=1 pages=2 retries=0 "
-                       "watermark=2026-11-26T06:00:02.000Z lag_seconds=0 remembered_ids=2"]
+    assert figures == ["fetch figures: events_read=2 incidents=2 duplicates=0 behind_floor=0 invalid=1 "
+                       "future_dated=0 pages=2 retries=0 watermark=2026-11-26T06:00:02.000Z lag_seconds=0 "
+                       "remembered_ids=2"]
     assert ("info", "Skipped event x with a missing or malformed created_time.") in demisto.logs
+
+
+def test_a_flood_of_unusable_events_is_summed_up_in_the_log(requests_mock: Any, demisto: Any) -> None:
+    requests_mock.get(EVENTS_URL, [page([{"id": f"x{i}"} for i in range(15)])])
+    run_main(demisto, "fetch-incidents")
+    skipped = [message for _, message in demisto.logs if message.startswith("Skipped")]
+    assert skipped[:2] == ["Skipped event x0 with a missing or malformed created_time.",
+                           "Skipped event x1 with a missing or malformed created_time."]
+    assert skipped[10:] == ["Skipped 5 more unusable events."]
 
 
 def test_a_failed_fetch_raises_one_sentence_and_keeps_the_last_run(requests_mock: Any, demisto: Any) -> None:
