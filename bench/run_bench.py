@@ -451,7 +451,7 @@ def last_run_size(events: int, tie: bool, id_length: int) -> dict[str, Any]:
         event_id = f"evt-{index:06d}" if id_length == 10 else str(uuid.UUID(int=index + 1))
         batch.append({"id": event_id, "created_time": ef.format_time(created), "status": "New"})
     new_runtime()
-    run = ef.FetchRun(ef.FetchState.first(T0 - timedelta(days=1)), events, look_back)
+    run = ef.FetchRun(ef.FetchState.first(T0 - timedelta(days=1)), events, look_back, newest)
     run.take(batch)
     text = json.dumps(ef.dump_state(run.next_state()))
     remembered = sum(len(ids) for ids in json.loads(text)["seen_ids"].values())

@@ -116,13 +116,15 @@ def is_api_time(text: str) -> bool:
 
 def parse_timestamp(value: Any) -> datetime | None:
     """An ISO 8601 time as an aware UTC datetime at millisecond precision; None when malformed."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
     if is_api_time(value):  # the common case, read once per event: skip the conversions
         try:
             return datetime.fromisoformat(value)
         except ValueError:
             return None
+    if not value.strip():
+        return None
     try:
         moment = datetime.fromisoformat(value.strip())
         if moment.tzinfo is None:  # a time without a zone is taken as UTC, the API's zone
@@ -524,11 +526,18 @@ def event_position(event: Any) -> Position | None:
     """Where an event sorts; None for an event without a usable id or created_time."""
     if not isinstance(event, dict):
         return None
-    event_id = event.get("id")
+    event_id = usable_id(event.get("id"))
     created = parse_timestamp(event.get("created_time"))
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or str(event_id) == "" or created is None:
+    if event_id is None or created is None:
         return None
-    return Position(created, str(event_id))
+    return Position(created, event_id)
+
+
+def usable_id(value: Any) -> str | None:
+    """The id as text: a non-empty string, or a whole number (never a boolean)."""
+    if type(value) is str:  # exact type checks: bool is an int, and this runs once per event
+        return value or None
+    return str(value) if type(value) is int else None
 
 
 @dataclass
@@ -618,10 +627,10 @@ def remembered_after(floor: Position, seen: dict[str, datetime]) -> dict[str, da
 def describe_invalid(event: Any) -> str:
     if not isinstance(event, dict):
         return f"a {type(event).__name__} instead of an event object"
-    event_id = event.get("id")
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or str(event_id) == "":
+    event_id = usable_id(event.get("id"))
+    if event_id is None:
         return "an event without an id"
-    return f"event {str(event_id)[:100]} with a missing or malformed created_time"
+    return f"event {event_id[:100]} with a missing or malformed created_time"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,7 +639,9 @@ def describe_invalid(event: Any) -> str:
 
 
 def incident_severity(value: Any) -> int:
-    return INCIDENT_SEVERITY.get(value.strip().lower(), 0) if isinstance(value, str) else 0
+    if not isinstance(value, str):
+        return 0
+    return INCIDENT_SEVERITY.get(value) or INCIDENT_SEVERITY.get(value.strip().lower(), 0)
 
 
 def event_to_incident(event: dict[str, Any], position: Position, incident_type: str) -> dict[str, Any]:
