@@ -82,8 +82,11 @@ def run_against_simulator(cycles: int, every: float) -> int:
                   "incidentType": "Event Source Event"}
         params_path = folder / "params.json"
         params_path.write_text(json.dumps(params, indent=2), encoding="utf-8")
+        # a rate limit and a server error on the first requests, so the first cycle shows its retries
+        simulator.inject("rate_limit", retry_after="seconds", value=1, endpoint="list")
+        simulator.inject("server_error", status=503, body="html", endpoint="list")
         print(f"simulator at {simulator.url}: realistic profile (backlog, ties, late events, status changes, "
-              f"rare faults); fetching events created since {first_fetch}")
+              f"rare faults, a 429 and a 503 first); fetching events created since {first_fetch}")
         records = fetch_on_schedule(params_path, folder, cycles, every)
         compare_with_ground_truth(simulator, folder / "inbox.jsonl", first_fetch)
         stats = simulator.stats()
