@@ -22,7 +22,6 @@ import requests
 # Constants and parameters
 # ---------------------------------------------------------------------------------------------
 
-INTEGRATION_NAME = "EventFetcher"
 CONTEXT_PREFIX = "EventFetcher.Event"
 EVENTS_PATH = "/api/v1/events"
 HEALTH_PATH = "/api/v1/health"
@@ -51,6 +50,7 @@ BACKOFF_CAP_SECONDS = 8.0
 DEFAULT_RETRY_AFTER_SECONDS = 5.0  # when a 429 carries no usable Retry-After
 MAX_RETRY_AFTER_SECONDS = 60.0
 MAX_LISTING_RESTARTS = 3  # after invalid cursors
+MAX_SKIPPED_LOGGED = 10  # unusable events named one by one in a run's log; the rest are counted
 
 EARLIEST_FIRST_FETCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_UNITS = {"minute": 1, "hour": 60, "day": 1440, "week": 10080}
@@ -431,12 +431,11 @@ class EventSourceClient:
             raise AuthError(f"The Event Source refused the API key (HTTP {code}); check the API Key parameter.")
         if code == 400 and error_message_of(response) == "invalid cursor":
             raise InvalidCursor("The Event Source no longer accepts the listing's cursor.")
-        if code == 429:
+        if code == 429 or code >= 500:
             told = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
-            return Transient("The Event Source is rate limiting requests (HTTP 429)",
-                             DEFAULT_RETRY_AFTER_SECONDS if told is None else told)
-        if code >= 500:
-            told = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
+            if code == 429:
+                return Transient("The Event Source is rate limiting requests (HTTP 429)",
+                                 DEFAULT_RETRY_AFTER_SECONDS if told is None else told)
             return Transient(f"The Event Source had a server error (HTTP {code})", told)
         if 300 <= code < 400:
             raise EventSourceError(f"{self.base_url} redirects elsewhere; set the Server URL to the API's own "
@@ -707,9 +706,6 @@ def fetch_incidents(client: EventSourceClient, settings: Settings, last_run: dic
     return FetchOutcome(incidents, dump_state(next_state), figures)
 
 
-MAX_SKIPPED_LOGGED = 10
-
-
 def log_skipped(run: FetchRun) -> None:
     """Unusable and future-dated events, named in the log; a flood is summed up, not repeated."""
     for description in run.invalid[:MAX_SKIPPED_LOGGED]:
@@ -721,11 +717,11 @@ def log_skipped(run: FetchRun) -> None:
                      "clock may be ahead; they are fetched, and the watermark stays at the present.")
 
 
-def test_module(client: EventSourceClient, settings: Settings) -> str:
+def test_module(client: EventSourceClient, settings: Settings, now: datetime) -> str:
     """`ok` when URL and key work, and with fetching on, when a dry fetch of one event works."""
     client.health()
     if settings.is_fetch:
-        fetch_incidents(client, replace(settings, max_fetch=1), {}, datetime.now(UTC))
+        fetch_incidents(client, replace(settings, max_fetch=1), {}, now)
     return "ok"
 
 
@@ -785,7 +781,7 @@ def main() -> None:
             demisto.incidents(outcome.incidents)
             demisto.setLastRun(outcome.last_run)
         elif command == "test-module":
-            demisto.results(test_module(EventSourceClient(settings), settings))
+            demisto.results(test_module(EventSourceClient(settings), settings, now))
         elif command == "event-fetcher-get-events":
             demisto.results(get_events_command(EventSourceClient(settings), demisto.args(), now))
         else:
