@@ -231,7 +231,7 @@ def test_the_last_run_stays_bounded_by_the_look_back_window(instance: Instance) 
     sim.add_event(ago(sim, 1), id="last")
     instance.drain()
     last_run = instance.last_run()
-    assert last_run["version"] == 1
+    assert last_run["version"] == 2
     assert [ids for ids in last_run["seen_ids"].values()] == [["last"]]
     assert len(instance.incident_ids()) == 751
     assert len(json.dumps(last_run)) < 200

@@ -27,7 +27,7 @@ from simulator import Simulator
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "KEY-LEAK-CANARY-93f1c0d7"  # distinctive, so that any copy of it anywhere is found
 BASE_URL = "https://events.example.com"
-EVENTS_URL = BASE_URL + ef.EVENTS_PATH
+EVENTS_URL = BASE_URL + "/api/v1/events"
 FIRST_FETCH = "2026-11-26T05:00:00.000Z"
 STORED_LAST_RUN = {"version": 1, "watermark": "2026-11-26T05:30:00.000Z", "floor": ["2026-11-26T05:25:00.000Z", ""],
                    "seen_ids": {"2026-11-26T05:30:00.000Z": ["evt-old"]}}
@@ -183,7 +183,11 @@ BAD_PARAMETERS: list[tuple[str, dict[str, Any], str]] = [
     ("look_back negative", {"look_back": "-1"}, "Look-back (minutes) must be a whole number from 0 to 1440, not -1."),
     ("look_back too large", {"look_back": "2000"}, "Look-back (minutes) must be a whole number from 0 to 1440"),
     ("severity unknown", {"severity": ["high", "severe"]}, 'Severities to fetch has an unknown value "severe"'),
-    ("status unknown", {"status": "Pending"}, "Status to fetch must be one of New, In Progress, Closed"),
+    ("source unknown", {"source": "Splunk"}, "Source must be one of Event Source, Microsoft Graph Security alerts"),
+    ("auth type unknown", {"auth_type": "ntlm"}, "Authentication type must be one of bearer, header, basic, oauth2"),
+    ("query placeholder unknown", {"query": "since={since}"}, "Query has an unknown placeholder {since}"),
+    ("severity map malformed", {"severity_map": "high"}, "Severity map must be value=level pairs"),
+    ("headers line malformed", {"headers": "X-Tenant"}, 'Headers must hold one "Name: value" per line'),
     ("request timeout out of range", {"request_timeout": "0"}, "Request timeout (seconds) must be"),
     ("time limit out of range", {"fetch_time_limit": "5"}, "Fetch time limit (seconds) must be"),
 ]
@@ -203,7 +207,7 @@ def test_each_bad_parameter_gets_one_clear_sentence(source: Simulator, command: 
 def test_a_wrong_key_is_named(source: Simulator, command: str) -> None:
     params = instance_params(source.url, credentials={"identifier": "", "password": "not-the-key"})
     assert_clear_failure(run_command(command, params), "The Event Source refused the API key (HTTP 401); check "
-                                                       "the API Key parameter.")
+                                                       "the Credentials parameter.")
 
 
 @pytest.mark.parametrize("command", ["test-module", "fetch-incidents"])
@@ -215,8 +219,8 @@ def test_an_unreachable_url_is_named(command: str, no_backoff_waits: list[float]
 
 
 @pytest.mark.parametrize("command", ["test-module", "fetch-incidents"])
-@pytest.mark.parametrize(("status", "fragment"), [(200, "answered with a web page, not the Event Source API"),
-                                                  (404, "does not serve the Event Source API (HTTP 404)")])
+@pytest.mark.parametrize(("status", "fragment"), [(200, "answered with a web page, not the API; check the Server URL"),
+                                                  (404, "does not serve the API at /api/v1/"),])
 def test_a_url_of_a_web_site_instead_of_the_api_is_named(serve: Callable[..., LoopbackServer], command: str,
                                                          status: int, fragment: str) -> None:
     site = serve(html(status))
@@ -230,7 +234,6 @@ def test_a_url_of_a_web_site_instead_of_the_api_is_named(serve: Callable[..., Lo
     ({"limit": "0"}, "limit must be a whole number from 1 to 1000, not 0."),
     ({"limit": "1001"}, "limit must be a whole number from 1 to 1000, not 1001."),
     ({"limit": "ten"}, 'limit must be a whole number from 1 to 1000, not "ten".'),
-    ({"status": "Open"}, "status must be one of New, In Progress, Closed"),
     ({"severity": "high,urgent"}, 'severity has an unknown value "urgent"'),
 ])
 def test_bad_command_arguments_get_one_clear_sentence(source: Simulator, args: dict[str, str],
@@ -273,11 +276,12 @@ BAD_RESPONSES: list[tuple[str, list[dict[str, Any]], str]] = [
     ("NaN in JSON", [{"text": '{"events": [], "next_cursor": NaN}'}], "malformed JSON"),
     ("nesting beyond reason", [{"text": nested(100_000)}], "malformed JSON"),
     ("not UTF-8", [{"content": b'{"events": ["\xff\xfe"], "next_cursor": null}'}], "malformed JSON"),
-    ("a list instead of a page", [{"json": []}], "a page that has no list of events"),
-    ("events missing", [{"json": {"next_cursor": None}}], "a page that has no list of events"),
-    ("events not a list", [{"json": {"events": {"id": "a"}, "next_cursor": None}}], "no list of events"),
-    ("next_cursor a number", [{"json": {"events": [], "next_cursor": 7}}], "next_cursor is not a text"),
-    ("next_cursor empty", [{"json": {"events": [], "next_cursor": ""}}], "next_cursor is not a text"),
+    ("a list instead of a page", [{"json": []}], "no list of items at events (Items path); the answer is a list."),
+    ("events missing", [{"json": {"next_cursor": None}}],
+     "no list of items at events (Items path); the keys there are next_cursor."),
+    ("events not a list", [{"json": {"events": {"id": "a"}, "next_cursor": None}}], "no list of items at events"),
+    ("next_cursor an object", [{"json": {"events": [], "next_cursor": {"at": 7}}}],
+     "answered with a dict at next_cursor (Next path), not a cursor."),
     ("a web page with 200", [{"text": "<html></html>", "headers": {"Content-Type": "text/html; charset=utf-8"}}],
      "answered with a web page"),
     ("5xx with an HTML body", [{"status_code": 502, "text": "<html>Bad Gateway</html>",
@@ -308,9 +312,9 @@ def test_unusable_events_are_skipped_with_a_warning_naming_them(requests_mock: A
     assert outcome.message is None
     assert [incident["dbotMirrorId"] for incident in outcome.runtime.incidents_created] == ["good", "far-future-time"]
     infos = [message for level, message in outcome.runtime.logs if level == "info"]
-    assert "Skipped an event without an id." in infos
-    assert "Skipped event no-time with a missing or malformed created_time." in infos
-    assert "Skipped event bad-time with a missing or malformed created_time." in infos
+    assert "Skipped an item without an id at id." in infos
+    assert "Skipped item no-time with a missing or malformed time at created_time." in infos
+    assert "Skipped item bad-time with a missing or malformed time at created_time." in infos
 
 
 def test_a_huge_event_and_deep_unicode_fields_become_incidents_intact(requests_mock: Any) -> None:
@@ -329,7 +333,7 @@ def test_a_huge_event_and_deep_unicode_fields_become_incidents_intact(requests_m
     assert json.loads(second["rawJSON"]) == odd
     assert (second["name"], second["severity"], second["dbotMirrorId"]) == ("Connexion suspecte \u202e 東京 🛰", 3,
                                                                             "évènement-٣-🛰")
-    assert outcome.runtime.last_run["seen_ids"]["2026-11-26T05:51:00.000Z"] == ["évènement-٣-🛰"]
+    assert outcome.runtime.last_run["seen_ids"]["300000"] == ["évènement-٣-🛰"]  # the look-back after the floor
 
 
 def test_a_redirect_to_another_host_is_not_followed_with_the_key(serve: Callable[..., LoopbackServer]) -> None:
@@ -411,7 +415,8 @@ def test_a_certificate_authority_given_in_the_environment_is_trusted(
 @pytest.fixture
 def proxy(serve: Callable[..., LoopbackServer], monkeypatch: pytest.MonkeyPatch) -> LoopbackServer:
     """A proxy named by the environment, as a system proxy is; it answers every request itself."""
-    server = serve(lambda _: (200, {"Content-Type": "application/json"}, b'{"status": "ok", "version": "1"}'))
+    server = serve(lambda _: (200, {"Content-Type": "application/json"},
+                              b'{"status": "ok", "version": "1", "events": [], "next_cursor": null}'))
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.setenv(name, server.url)
     for name in ("NO_PROXY", "no_proxy"):
@@ -423,13 +428,14 @@ def test_without_use_system_proxy_the_environment_proxy_is_ignored(source: Simul
     outcome = run_command("test-module", instance_params(source.url, isFetch=False))
     assert outcome.message is None
     assert proxy.requests == []
-    assert [record.path for record in source.request_log()] == ["/api/v1/health"]
+    assert [record.path for record in source.request_log()] == ["/api/v1/health", "/api/v1/events"]
 
 
 def test_with_use_system_proxy_requests_go_through_the_proxy(source: Simulator, proxy: LoopbackServer) -> None:
     outcome = run_command("test-module", instance_params(source.url, isFetch=False, proxy=True))
     assert outcome.message is None
-    assert [line for line, _ in proxy.requests] == [f"GET {source.url}/api/v1/health HTTP/1.1"]
+    assert [line.split("?")[0] for line, _ in proxy.requests] == [f"GET {source.url}/api/v1/health HTTP/1.1",
+                                                                   f"GET {source.url}/api/v1/events"]
     assert source.request_log() == []
 
 
@@ -443,7 +449,8 @@ times = st.datetimes(timezones=st.just(ef.UTC)).map(ef.format_time)
 event_like = st.fixed_dictionaries(
     {"id": st.one_of(st.text(max_size=12), json_values), "created_time": st.one_of(times, st.text(max_size=30),
                                                                                     json_values)},
-    optional={"name": json_values, "severity": st.one_of(st.sampled_from(ef.SEVERITIES), json_values),
+    optional={"name": json_values,
+              "severity": st.one_of(st.sampled_from(["low", "medium", "high", "critical"]), json_values),
               "description": json_values, "type": json_values, "status": json_values})
 pages = st.one_of(json_values, st.fixed_dictionaries({
     "events": st.lists(st.one_of(event_like, json_values), max_size=6),

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from EventFetcher import AUTH_TYPES, ORDERS, PAGINATIONS, PROFILE_PARAMETERS, PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "Packs" / "EventFetcher"
@@ -126,7 +127,7 @@ def test_unified_yaml_fetches_on_python_3_12_with_every_parameter_the_code_reads
     assert script["type"] == "python" and script["subtype"] == "python3"
     assert script["dockerimage"].startswith("demisto/python3:3.12.")
     names = {param["name"] for param in unified["configuration"]}
-    read = string_keys_read("parse_settings", "params")
+    read = string_keys_read("parse_settings", "params") | {"source"} | set(PROFILE_PARAMETERS)
     assert {"url", "credentials", "first_fetch", "max_fetch", "look_back", "isFetch"} <= read
     assert read <= names, f"parameters read by parse_settings() but missing from the YAML: {sorted(read - names)}"
     assert {"incidentFetchInterval", "insecure", "proxy", "incidentType"} <= names
@@ -147,10 +148,15 @@ def test_parameter_defaults_are_values_the_code_accepts() -> None:
     assert params["first_fetch"]["defaultvalue"] == "3 days"
     assert params["look_back"]["defaultvalue"] == "5"
     assert params["incidentFetchInterval"]["defaultvalue"] == "1"
-    assert params["status"]["defaultvalue"] in params["status"]["options"]
+    assert "defaultvalue" not in params["status"]  # blank: each profile's own value applies
     assert params["severity"]["defaultvalue"].split(",") == params["severity"]["options"]
-    assert params["credentials"]["hiddenusername"] is True
-    assert params["credentials"]["displaypassword"] == "API Key"
+    assert params["source"]["defaultvalue"] == "Event Source"
+    assert params["source"]["options"] == list(PROFILES)
+    for name in ("auth_type", "order", "pagination"):
+        assert "defaultvalue" not in params[name]  # blank: the profile's
+    assert params["auth_type"]["options"] == list(AUTH_TYPES)
+    assert params["order"]["options"] == list(ORDERS)
+    assert params["pagination"]["options"] == list(PAGINATIONS)
     sections = load_yaml(SOURCE_YML)["sectionorder"]
     assert all(param.get("section") in sections for param in params.values())
 
