@@ -233,6 +233,9 @@ class GraphAlerts(Dialect):
         }
         return self.json(status, body)
 
+    def status(self, store_status: str) -> str | None:
+        return self.statuses.get(store_status, "inProgress")  # any other store status: being worked on
+
     def authorize(self, req: Request) -> Response | None:
         if req.kind == "token":
             return None  # the token endpoint checks the client credentials in the form itself

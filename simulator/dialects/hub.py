@@ -56,7 +56,9 @@ class DialectHub:
 
     def configure(self, name: str, **options: Any) -> Options:
         """Change some switches of a dialect (see its ``*Options`` class) and return all of them."""
-        dialect = self[name]
+        if name not in self._dialects:
+            raise ValueError(f"unknown dialect {name!r}; choose one of {list(DIALECT_NAMES)}")
+        dialect = self._dialects[name]
         with self.sim._lock:
             dialect.options.update(options)
         return dialect.options

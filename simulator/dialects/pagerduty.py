@@ -27,6 +27,7 @@ from .base import (
     Request,
     description_of,
     hex_for,
+    ordered,
     parse_instant,
     pick,
     same_secret,
@@ -186,18 +187,28 @@ class PagerDutyIncidents(Dialect):
         with self.hub.lock:
             now_ms = self.hub.sync()
             lo_ms, hi_ms = seconds.ms_range()
-            matches = [
-                e
-                for e in self.hub.store.events_between(lo_ms, hi_ms)
-                if e.visible_ms <= now_ms
-                and e.created_ms // 1000 in seconds
-                and (statuses is None or self.status(e.status_at(now_ms)) in statuses)
-                and (urgencies is None or _URGENCY.get(str(e.body.get("severity")), "low") in urgencies)
-            ]
+            events = self.hub.store.events_between(lo_ms, hi_ms)
+
+            def accept(e: StoredEvent) -> bool:
+                return (
+                    e.visible_ms <= now_ms
+                    and e.created_ms // 1000 in seconds
+                    and (statuses is None or self.status(e.status_at(now_ms)) in statuses)
+                    and (urgencies is None or _URGENCY.get(str(e.body.get("severity")), "low") in urgencies)
+                )
+
             if by_number:
-                matches.sort(key=lambda e: e.ordinal, reverse=descending)
+                matches = sorted(filter(accept, events), key=lambda e: e.ordinal, reverse=descending)
             else:
-                matches.sort(key=lambda e: (e.created_ms // 1000, e.ordinal), reverse=descending)
+                # created_at holds whole seconds: within one, incidents come in the order they were made.
+                matches = ordered(
+                    reversed(events) if descending else events,
+                    accept,
+                    group=lambda e: e.created_ms // 1000,
+                    key=lambda e: (e.created_ms // 1000, e.ordinal),
+                    need=None if want_total else offset + limit + 1,
+                    reverse=descending,
+                )
             page, shaped = shape_page(matches[offset : offset + limit], fault)
             items = [self.item(e, now_ms, zone) for e in page]
         more = shaped is not None or offset + limit < len(matches)
