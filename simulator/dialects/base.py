@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -94,15 +95,18 @@ def digest(*parts: str) -> bytes:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def uuid_for(namespace: str, store_id: str) -> str:
     """A version-4-shaped UUID derived from the store id, as Okta's uuid or a tenant id look."""
     return str(uuid.UUID(bytes=digest(namespace, store_id)[:16], version=4))
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def hex_for(namespace: str, store_id: str, length: int = 32) -> str:
     return digest(namespace, store_id).hex()[:length]
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def number_for(namespace: str, store_id: str, modulus: int) -> int:
     return int.from_bytes(digest(namespace, store_id)[:8], "big") % modulus
 

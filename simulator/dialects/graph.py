@@ -383,6 +383,8 @@ class GraphAlerts(Dialect):
         try:
             where = self._parse_filter(req.arg("$filter"))
             top = min(self._count_arg(req, "$top", self.options.default_top), self.options.max_top)
+            if top == 0:
+                raise BadRequest("Invalid value '0' for query option $top: at least 1 is expected.")
             skip = self._count_arg(req, "$skip", 0)
             count = (req.arg("$count") or "false").lower()
             if count not in ("true", "false"):

@@ -177,7 +177,7 @@ class PagerDutyIncidents(Dialect):
     def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
         try:
             seconds, statuses, urgencies, by_number, descending, zone = self._filters(req)
-            limit = min(self._int(req, "limit", self.options.default_limit), self.options.max_limit)
+            limit = max(1, min(self._int(req, "limit", self.options.default_limit), self.options.max_limit))
             offset = self._int(req, "offset", 0)
             if self.options.max_offset is not None and offset + limit > self.options.max_offset:
                 raise BadRequest(f"offset + limit must not exceed {self.options.max_offset}")
