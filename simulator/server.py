@@ -494,9 +494,9 @@ class Simulator:
             all_headers = dict(headers.items()) if headers is not None else {}
             if auth is not None and not any(k.lower() == "authorization" for k in all_headers):
                 all_headers["Authorization"] = auth
-            response, fault = self.dialects.process(dialect_endpoint, method, parts, all_headers, body, record)
-            self._finish(record, response, fault)
-            return response
+            answer, dialect_fault = self.dialects.process(dialect_endpoint, method, parts, all_headers, body, record)
+            self._finish(record, answer, dialect_fault)
+            return answer
 
         endpoint, event_id = self._route(path)
         record = RequestRecord(seq=0, time="", method=method, path=path, query=query, endpoint=endpoint, status=None)

@@ -26,6 +26,7 @@ from ..faults import Fault
 from ..responses import Response, json_response
 
 if TYPE_CHECKING:
+    from ..server import RequestRecord
     from .hub import DialectHub
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -175,12 +176,6 @@ def same_secret(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def copy_name(item: dict[str, Any], key: str, event: StoredEvent) -> None:
-    """The event's name under ``key``, missing, null or empty exactly as in the store."""
-    if "name" in event.body:
-        item[key] = event.body["name"]
-
-
 # -- time -------------------------------------------------------------------------------------------
 
 _ISO = re.compile(
@@ -213,11 +208,6 @@ def parse_instant(value: str, *, zone_required: bool = True, time_required: bool
         offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) > 2 else 0)
         seconds -= sign * offset
     return seconds
-
-
-def utc_seconds(ms: int) -> str:
-    """``2026-11-26T06:00:00Z``: whole seconds, cut."""
-    return from_ms(ms - ms % 1000).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def http_date(dt: datetime) -> str:
@@ -394,7 +384,7 @@ class Dialect(ABC):
         """None when the request's credentials are good, else the API's refusal."""
 
     @abstractmethod
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         """Answer a request that passed authorization and was not replaced by a fault."""
 
     @abstractmethod

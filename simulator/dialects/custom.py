@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..events import StoredEvent
 from ..faults import Fault
@@ -31,6 +31,9 @@ from .base import (
     tags_of,
     user_of,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
 
 PATH = "/api/v2/alerts"
 _LEVEL = {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4"}
@@ -133,7 +136,7 @@ class CustomAlerts(Dialect):
 
     # -- listing ----------------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         try:
             lower, upper = self._millis(req, "from"), self._millis(req, "to")
             page_number = self._int(req, "page", 1, minimum=1)

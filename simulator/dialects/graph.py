@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl
 
 from ..clock import from_ms
@@ -38,6 +38,10 @@ from .base import (
     user_of,
     uuid_for,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
+    from .hub import DialectHub
 
 TICKS = 10_000_000  # createdDateTime has 100 ns precision: 7 fraction digits
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -101,7 +105,7 @@ class GraphAlerts(Dialect):
     options_class = GraphOptions
     options: GraphOptions
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: DialectHub) -> None:
         super().__init__(hub)
         self._tokens: dict[str, int] = {}  # access token -> expiry in ms
         self.tokens_issued = 0
@@ -377,7 +381,7 @@ class GraphAlerts(Dialect):
 
     # -- listing -----------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         if req.kind == "token":
             return self._token(req)
         try:

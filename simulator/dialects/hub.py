@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import traceback
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl
 
+from ..events import EventStore
 from ..faults import Fault
 from ..responses import Response
 from .base import Dialect, DialectTruth, Options, Request, secret_for
@@ -67,11 +69,11 @@ class DialectHub:
         return secret_for(self.sim.api_key, label, length)
 
     @property
-    def lock(self) -> Any:
+    def lock(self) -> AbstractContextManager[Any]:
         return self.sim._lock
 
     @property
-    def store(self) -> Any:
+    def store(self) -> EventStore:
         return self.sim._store
 
     def sync(self) -> int:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from ..clock import from_ms
@@ -38,6 +38,10 @@ from .base import (
     shape_page,
     tags_of,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
+    from .hub import DialectHub
 
 STATUSES = {
     # name: (status id, category id, category key, category colour)
@@ -71,6 +75,14 @@ _PERIOD = re.compile(r"([-+]?)(\d+)([wdhm])")
 _TOKEN = re.compile(
     r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>>=|<=|!=|=|>|<|\(|\)|,)|(?P<word>[^\s=!<>(),"']+))"""
 )
+
+
+def _created(event: StoredEvent) -> int:
+    return event.created_ms
+
+
+def _ordinal(event: StoredEvent) -> int:
+    return event.ordinal
 
 
 @dataclass
@@ -108,7 +120,7 @@ class JiraIssues(Dialect):
     options: JiraOptions
     email = "soc-automation@example.com"
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: DialectHub) -> None:
         super().__init__(hub)
         self._tokens_issued = 0
 
@@ -262,7 +274,7 @@ class JiraIssues(Dialect):
 
     # -- listing --------------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         try:
             jql = self._parse(req.arg("jql") or "", req.now_ms)
             wanted = self._fields(req)
@@ -300,8 +312,8 @@ class JiraIssues(Dialect):
                 reverse=descending,
             )
             if not simple:
-                for field, desc in reversed(jql.order):
-                    found.sort(key=lambda e, f=field: e.created_ms if f == "created" else e.ordinal, reverse=desc)
+                for field, desc in reversed(jql.order):  # stable sorts, the last key first
+                    found.sort(key=_created if field == "created" else _ordinal, reverse=desc)
             due = found[offset : offset + limit]
             page, shaped = shape_page(due, fault)
             items = [self.item(e, now_ms, wanted) for e in page]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..clock import format_ms
 from ..events import StoredEvent
@@ -36,6 +36,10 @@ from .base import (
     user_of,
     uuid_for,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
+    from .hub import DialectHub
 
 _SEVERITY = {"low": "INFO", "medium": "WARN", "high": "ERROR", "critical": "ERROR"}
 _EVENT_TYPE = {
@@ -66,7 +70,7 @@ class OktaSystemLog(Dialect):
     options_class = OktaOptions
     options: OktaOptions
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: DialectHub) -> None:
         super().__init__(hub)
         self._minute: tuple[int, int] = (0, 0)  # (clock minute, requests in it), for X-Rate-Limit-Remaining
 
@@ -192,7 +196,7 @@ class OktaSystemLog(Dialect):
 
     # -- listing -----------------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         try:
             since, until, limit, descending, after = self._parse(req)
         except BadRequest as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import from_ms
@@ -33,6 +33,9 @@ from .base import (
     same_secret,
     shape_page,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 STATUSES = ("triggered", "acknowledged", "resolved")
@@ -174,7 +177,7 @@ class PagerDutyIncidents(Dialect):
 
     # -- listing ------------------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         try:
             seconds, statuses, urgencies, by_number, descending, zone = self._filters(req)
             limit = max(1, min(self._int(req, "limit", self.options.default_limit), self.options.max_limit))
@@ -260,7 +263,7 @@ class PagerDutyIncidents(Dialect):
                 raise BadRequest(f"the date range must not exceed {self.options.max_range_days:g} days")
             seconds.ge(since)
             seconds.lt(until)
-        statuses: ClassVar[dict[str, str]] = set(req.args("statuses[]") + req.args("statuses")) or None
+        statuses = set(req.args("statuses[]") + req.args("statuses")) or None
         if statuses is not None and not statuses <= set(STATUSES):
             raise BadRequest(f"statuses must be among {', '.join(STATUSES)}")
         urgencies = set(req.args("urgencies[]") + req.args("urgencies")) or None

@@ -10,12 +10,13 @@ ServiceNow does by default.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from ..clock import from_ms
@@ -39,6 +40,9 @@ from .base import (
     source_of,
     user_of,
 )
+
+if TYPE_CHECKING:
+    from ..server import RequestRecord
 
 STATE_LABELS = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed", "8": "Canceled"}
 PRIORITY_LABELS = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4 - Low", "5": "5 - Planning"}
@@ -249,7 +253,7 @@ class ServiceNowIncidents(Dialect):
 
     # -- listing ------------------------------------------------------------------------------------------------
 
-    def handle(self, req: Request, fault: Fault | None, record: Any) -> Response:
+    def handle(self, req: Request, fault: Fault | None, record: RequestRecord) -> Response:
         query = self._parse_query(req.arg("sysparm_query") or "")
         limit = self._int_arg(req, "sysparm_limit", self.options.default_limit, minimum=1)
         if self.options.max_limit is not None:
@@ -268,8 +272,8 @@ class ServiceNowIncidents(Dialect):
                 values = self._fields(event, now_ms)
                 if all(check(values) for check in query.checks):
                     matches.append((event, values))
-            for key, descending in reversed(query.order):
-                matches.sort(key=lambda m, k=key: self._sort_value(m[1], k), reverse=descending)
+            for key, descending in reversed(query.order):  # stable sorts, the last key first
+                matches.sort(key=functools.partial(self._sort_value, key), reverse=descending)
             total = len(matches)
             page, shaped = shape_page([e for e, _ in matches[offset : offset + limit]], fault)
             items = [self.item(e, now_ms, display) for e in page]
@@ -308,8 +312,8 @@ class ServiceNowIncidents(Dialect):
         return max(minimum, int(raw))
 
     @staticmethod
-    def _sort_value(values: dict[str, Any], key: str) -> Any:
-        value = values.get(key, "")
+    def _sort_value(key: str, match: tuple[StoredEvent, dict[str, Any]]) -> Any:
+        value = match[1].get(key, "")
         return int(value) if key in _NUMERIC and str(value).isdigit() else value
 
     def _parse_query(self, text: str) -> _Query:
