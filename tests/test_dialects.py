@@ -620,6 +620,15 @@ def test_okta_since_is_inclusive_and_until_exclusive_at_the_millisecond(sim: Sim
     assert call(sim, "okta", {"limit": "1001"}).json()["errorCode"] == "E0000001"
 
 
+def test_okta_descending_pages_backwards(sim: Simulator) -> None:
+    for i in range(5):
+        sim.add_event(at(i))
+    query = {"since": iso(T0), "until": iso(at(60)), "sortOrder": "DESCENDING", "limit": "2"}
+    items, pages = read_all(sim, "okta", query)
+    published = [i["published"] for i in items]
+    assert published == sorted(published, reverse=True) and len(published) == 5 and pages == 3
+
+
 def test_okta_polling_always_links_on_and_orders_by_arrival(sim: Simulator) -> None:
     sim.add_event(at(3500))
     sim.add_event(at(3400), delay_seconds=300)  # published earlier, arrives later
