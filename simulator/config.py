@@ -51,6 +51,8 @@ class SimConfig:
     # Probability per API request of each fault kind, and per-kind options (see ``simulator.faults``).
     fault_probabilities: dict[str, float] = field(default_factory=dict)
     fault_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Switches of the API dialects, per dialect: {"graph": {"token_ttl_seconds": 60}, ...} (``simulator.dialects``).
+    dialect_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()

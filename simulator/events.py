@@ -52,6 +52,8 @@ class StoredEvent:
     body: dict[str, Any]
     # (time in ms, status), ascending; entries in the future are scheduled changes.
     history: list[tuple[int, str]]
+    # 1, 2, 3... in order of insertion into the store: a stable base for sequential ids of the API dialects.
+    ordinal: int = 0
 
     @property
     def key(self) -> tuple[int, str]:
@@ -264,6 +266,7 @@ class EventStore:
         self._by_id: dict[str, StoredEvent] = {}
         self._cursors: dict[str, CursorState] = {}
         self._seq = 0
+        self._inserted = 0
         self._generated_until_ms = start_ms
         self._next_arrival_s: float | None = None
         if config.rate_per_second > 0:
@@ -280,6 +283,8 @@ class EventStore:
                 return candidate
 
     def _insert(self, event: StoredEvent) -> None:
+        self._inserted += 1
+        event.ordinal = self._inserted
         index = bisect.bisect_left(self._keys, event.key)
         self._keys.insert(index, event.key)
         self._events.insert(index, event)
@@ -371,6 +376,12 @@ class EventStore:
 
     def __len__(self) -> int:
         return len(self._events)
+
+    def events_between(self, lo_ms: int | None, hi_ms: int | None) -> list[StoredEvent]:
+        """Events created in ``[lo_ms, hi_ms)`` (None: unbounded), visible or not, in (created_time, id) order."""
+        lo = 0 if lo_ms is None else bisect.bisect_left(self._keys, (lo_ms, ""))
+        hi = len(self._keys) if hi_ms is None else bisect.bisect_left(self._keys, (hi_ms, ""))
+        return self._events[lo:hi]
 
     def truth(self, now_ms: int) -> list[EventTruth]:
         return [

@@ -15,8 +15,18 @@ faults, or takes the default shown for scripted ones):
 - ``short_page``: only on listings; a page of ``size`` events, or else of ``fraction`` (default random,
   so possibly 0) of what was due, always fewer than due; ``next_cursor`` is non-null and the rest follow.
 
-Every kind also takes ``endpoint`` = ``"health"`` | ``"list"`` | ``"get"`` | ``"events"`` (list or get)
-to restrict which requests it applies to.
+Kinds for the API dialects' listings only (``simulator.dialects``), never for the Event Source API:
+
+- ``empty_page``: no items, yet the page links on (a next link, a token, ``more``/``has_more`` true) to
+  where this page should have started, as Okta's polling does.
+- ``repeat_link``: the page's items as usual, but its next link or token is the one of the request itself.
+  Only where the API hands out links or tokens: graph, okta, servicenow, jira.
+- ``foreign_link``: the page's items as usual, but its next link points at another host
+  (``127.0.0.2``, same port and path) that a client must not follow. Only graph, okta, servicenow.
+
+Every kind also takes ``endpoint`` to restrict which requests it applies to: ``"health"`` | ``"list"`` |
+``"get"`` | ``"events"`` (list or get) for the Event Source API, a dialect's name (``"okta"``: all its
+endpoints) or one endpoint of it (``"graph.list"``, ``"graph.token"``).
 """
 
 from __future__ import annotations
@@ -27,11 +37,37 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("rate_limit", "server_error", "slow", "drop", "truncated", "cursor_expired", "short_page")
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "slow",
+    "drop",
+    "truncated",
+    "cursor_expired",
+    "short_page",
+    "empty_page",
+    "repeat_link",
+    "foreign_link",
+)
 SERVER_ERROR_STATUSES = (500, 502, 503, 504)
 SERVER_ERROR_BODIES = ("json", "html", "empty")
 RETRY_AFTER_FORMS = ("seconds", "date", "missing")
 ENDPOINTS = ("health", "list", "get", "events")
+# The API dialects' endpoints (``simulator.dialects``): ``<dialect>.<kind>``.
+DIALECT_ENDPOINTS = (
+    "graph.token",
+    "graph.list",
+    "okta.list",
+    "servicenow.list",
+    "pagerduty.list",
+    "jira.list",
+    "custom.list",
+)
+DIALECTS = tuple(sorted({e.split(".")[0] for e in DIALECT_ENDPOINTS}))
+DIALECT_LISTS = frozenset(e for e in DIALECT_ENDPOINTS if e.endswith(".list"))
+# Dialect listings whose pages carry a next link or token (repeat_link), and a next URL (foreign_link).
+LINKING_LISTS = frozenset({"graph.list", "okta.list", "servicenow.list", "jira.list"})
+URL_LINKING_LISTS = frozenset({"graph.list", "okta.list", "servicenow.list"})
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "rate_limit": {"retry_after": "seconds", "value": 1},
@@ -41,6 +77,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "truncated": {"fraction": 0.5},
     "cursor_expired": {"invalidate": True},
     "short_page": {"size": None, "fraction": None},
+    "empty_page": {},
+    "repeat_link": {},
+    "foreign_link": {},
 }
 _ALLOWED_OPTIONS: dict[str, set[str]] = {kind: set(opts) | {"endpoint"} for kind, opts in _DEFAULTS.items()}
 
@@ -71,8 +110,8 @@ def validate(kind: str, options: dict[str, Any]) -> None:
     unknown = set(options) - _ALLOWED_OPTIONS[kind]
     if unknown:
         raise ValueError(f"unknown option(s) for {kind}: {sorted(unknown)}")
-    if "endpoint" in options and options["endpoint"] not in (*ENDPOINTS, None):
-        raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}")
+    if "endpoint" in options and options["endpoint"] not in (*ENDPOINTS, *DIALECTS, *DIALECT_ENDPOINTS, None):
+        raise ValueError(f"endpoint must be one of {[*ENDPOINTS, *DIALECTS, *DIALECT_ENDPOINTS]}")
     if kind == "rate_limit":
         if options.get("retry_after", "seconds") not in RETRY_AFTER_FORMS:
             raise ValueError(f"retry_after must be one of {list(RETRY_AFTER_FORMS)}")
@@ -97,12 +136,18 @@ def applies(kind: str, options: dict[str, Any], endpoint: str, has_cursor: bool)
     wanted = options.get("endpoint")
     if wanted == "events" and endpoint not in ("list", "get"):
         return False
-    if wanted not in (None, "events") and wanted != endpoint:
+    if wanted not in (None, "events") and wanted != endpoint and not endpoint.startswith(f"{wanted}."):
         return False
     if kind == "cursor_expired":
         return endpoint == "list" and has_cursor
     if kind == "short_page":
-        return endpoint == "list"
+        return endpoint == "list" or endpoint in DIALECT_LISTS
+    if kind == "empty_page":
+        return endpoint in DIALECT_LISTS
+    if kind == "repeat_link":
+        return endpoint in LINKING_LISTS
+    if kind == "foreign_link":
+        return endpoint in URL_LINKING_LISTS
     return True
 
 

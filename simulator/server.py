@@ -23,12 +23,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .clock import Clock, ManualClock, ensure_utc, format_ms, from_ms, to_ms
 from .config import SimConfig
+from .dialects import DialectHub
 from .events import AUTO_NAME, SEVERITIES, EventStore, EventTruth, Filters, InvalidCursor, Page
 from .faults import Fault, FaultInjector
+from .responses import Response, json_response
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_sim"
-JSON_TYPE = "application/json; charset=utf-8"
 _LIMIT_RE = re.compile(r"[0-9]{1,9}")
 _HTML_ERROR = (
     "<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n"
@@ -102,20 +103,8 @@ class _Counters:
             self.events_served += len(record.event_ids)
 
 
-@dataclass
-class _Response:
-    status: int | None  # None: drop the connection
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    cut_at: int | None = None  # truncated fault: only this many body bytes are sent
-
-
-def _json_body(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Response:
-    return _Response(status, _json_body(obj), {"Content-Type": JSON_TYPE, **(headers or {})})
+_Response = Response
+_json = json_response
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> _Response:
@@ -200,7 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = b""
         if length and length.isdigit():
             body = self.rfile.read(int(length))
-        response = self.server.sim._process(self.command, self.path, self.headers.get("Authorization"), body)
+        response = self.server.sim._process(
+            self.command, self.path, self.headers.get("Authorization"), body, headers=self.headers
+        )
         if response.status is None:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -210,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
+                self.send_header(name, value)
+            for name, value in response.header_list:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             if response.cut_at is not None:
@@ -256,6 +249,8 @@ class Simulator:
         self._log: deque[RequestRecord] = deque(maxlen=self.config.request_log_limit)
         self._counters = _Counters()
         self._control_requests = 0
+        # The same events served in the dialects of other APIs (Graph, Okta, ServiceNow...) at their paths.
+        self.dialects = DialectHub(self, self.config.dialect_options)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -401,10 +396,20 @@ class Simulator:
         with self._lock:
             return list(self._log)
 
-    def served_ids(self) -> list[str]:
-        """Ids of events in responses the client received whole, in the order they were sent."""
+    def served_ids(self, dialect: str | None = None) -> list[str]:
+        """Ids of events in Event Source API responses the client received whole, in the order they were sent.
+
+        With ``dialect`` (``"okta"``...): the ids that dialect's listings served, in its own ids.
+        """
+        if dialect is not None:
+            return self.dialects.served_ids(dialect)
         with self._lock:
-            return [event_id for record in self._log if record.intact for event_id in record.event_ids]
+            return [
+                event_id
+                for record in self._log
+                if record.intact and "." not in record.endpoint
+                for event_id in record.event_ids
+            ]
 
     def clear_log(self) -> None:
         """Forget logged requests and reset the request counters."""
@@ -467,7 +472,10 @@ class Simulator:
         """Sleep for a slow answer; False if ``stop()`` interrupted it."""
         return not self._stopping.wait(max(0.0, seconds))
 
-    def _process(self, method: str, target: str, auth: str | None, body: bytes) -> _Response:
+    def _process(
+        self, method: str, target: str, auth: str | None, body: bytes, headers: Any = None
+    ) -> _Response:
+        """Answer one request; ``headers`` (any mapping with ``items()``) is only needed by the API dialects."""
         parts = urlsplit(target)
         path = parts.path
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -477,6 +485,18 @@ class Simulator:
             if not self._authorized(auth):
                 return _error(401, "invalid or missing API key")
             return self._control(method, path[len(CONTROL_PREFIX) :], body)
+
+        dialect_endpoint = self.dialects.route(path)
+        if dialect_endpoint is not None:
+            record = RequestRecord(
+                seq=0, time="", method=method, path=path, query=query, endpoint=dialect_endpoint, status=None
+            )
+            all_headers = dict(headers.items()) if headers is not None else {}
+            if auth is not None and not any(k.lower() == "authorization" for k in all_headers):
+                all_headers["Authorization"] = auth
+            answer, dialect_fault = self.dialects.process(dialect_endpoint, method, parts, all_headers, body, record)
+            self._finish(record, answer, dialect_fault)
+            return answer
 
         endpoint, event_id = self._route(path)
         record = RequestRecord(seq=0, time="", method=method, path=path, query=query, endpoint=endpoint, status=None)
@@ -490,6 +510,11 @@ class Simulator:
         else:
             fault = self._faults.decide(endpoint, "cursor" in query)
             response = self._serve(endpoint, event_id, query, fault, record)
+        self._finish(record, response, fault)
+        return response
+
+    def _finish(self, record: RequestRecord, response: _Response, fault: Fault | None) -> None:
+        """Complete the record of an API request and add it to the counters and the log."""
         record.status = response.status
         if fault is not None and record.fault is None and fault.kind != "short_page":
             record.fault, record.fault_options = fault.kind, dict(fault.options)
@@ -498,7 +523,6 @@ class Simulator:
             record.seq = self._counters.requests_total
             record.time = format_ms(self._now_ms())
             self._log.append(record)
-        return response
 
     @staticmethod
     def _route(path: str) -> tuple[str, str | None]:
@@ -629,7 +653,8 @@ class Simulator:
             ("GET", "/time"): lambda a: {"now": format_ms(self._now_ms())},
         }
         handler = routes.get((method, path))
-        if handler is None:
+        dialects = path == "/dialects" or path.startswith("/dialects/")
+        if handler is None and not dialects:
             if any(p == path for _, p in routes):
                 return _error(405, "method not allowed")
             return _error(404, "not found")
@@ -637,9 +662,11 @@ class Simulator:
             args = json.loads(body.decode("utf-8")) if body.strip() else {}
             if not isinstance(args, dict):
                 raise ValueError("the request body must be a JSON object")
+            if handler is None:
+                return _json(200, self.dialects.control(method, path[len("/dialects") :], args))
             return _json(200, handler(args))
         except KeyError as exc:
-            return _error(404 if path == "/status" else 400, f"missing or unknown: {exc}")
+            return _error(404 if path == "/status" or dialects else 400, f"missing or unknown: {exc}")
         except (ValueError, TypeError) as exc:
             return _error(400, str(exc))
 
