@@ -327,6 +327,14 @@ class Demisto:
     def setIntegrationContext(self, context: Any) -> None:
         self._called("setIntegrationContext").set_integration_context(context)
 
+    def getIntegrationContextVersioned(self, refresh: bool = False) -> dict[str, Any]:
+        """The integration context with its version, as CommonServerPython's get_integration_context() reads it.
+        The version is always -1 here: one instance runs one command at a time, so no write can conflict."""
+        return {"context": self._called("getIntegrationContextVersioned").get_integration_context(), "version": -1}
+
+    def setIntegrationContextVersioned(self, value: Any, version: Any = -1, sync: bool = False) -> None:
+        self._called("setIntegrationContextVersioned").set_integration_context(value)
+
     def demistoVersion(self) -> dict[str, str]:
         return dict(self._called("demistoVersion").version)
 
@@ -351,6 +359,11 @@ class Demisto:
     def log(self, msg: Any) -> None:
         to_server_json("log", msg)
         self._runtime.log("info", str(msg))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names not defined above: say so plainly rather than with a bare AttributeError.
+        raise AttributeError(f"demisto.{name} is not emulated by {PROG} (the server has more of its API than this "
+                             "runtime; hasattr(demisto, name) is False here)")
 
 
 # --------------------------------------------------------------------------------------------------------------

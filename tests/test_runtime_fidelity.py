@@ -205,6 +205,22 @@ def test_log_arguments_must_be_json_as_the_server_receives_them(tmp_path: Path) 
     assert runtime.logs == [("debug", "page 1 of 2")]
 
 
+def test_versioned_integration_context_and_an_api_the_runtime_lacks(tmp_path: Path) -> None:
+    path = write_unified(tmp_path, """
+        import json
+
+        demisto.setIntegrationContextVersioned({"token": "t"}, version=-1, sync=True)
+        demisto.info(json.dumps(demisto.getIntegrationContextVersioned()))
+        demisto.info(str(hasattr(demisto, "executeCommand")))
+        demisto.executeCommand("Print", {})
+    """)
+    outcome, runtime = run_in_process(path)
+    assert log_messages(runtime) == ['{"context": {"token": "t"}, "version": -1}', "False"]
+    assert runtime.integration_context == {"token": "t"}
+    assert not outcome.ok and outcome.error is not None
+    assert outcome.error.startswith("demisto.executeCommand is not emulated by demisto_mock.py")
+
+
 def test_print_goes_to_the_log_and_a_stray_stdout_write_is_warned(tmp_path: Path) -> None:
     params = write_params(tmp_path)
     printing = write_unified(tmp_path, 'print("hello", 42)\ndemisto.results("done")')
