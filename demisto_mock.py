@@ -614,7 +614,8 @@ class UnifiedIntegration:
         return values, notes
 
     def secret_values(self, params: Mapping[str, Any]) -> list[str]:
-        """Values of the parameters the YAML marks secret (encrypted, a credentials password)."""
+        """Values of the parameters the YAML marks secret (encrypted, a credentials password); as for secret-named
+        parameters, values shorter than 4 characters are left out, or masking them would garble every line."""
         found: list[str] = []
         for name, definition in self.parameters.items():
             value = params.get(name)
@@ -622,7 +623,7 @@ class UnifiedIntegration:
                 continue
             if isinstance(value, dict):
                 value = value.get("password")
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and len(value) >= 4:
                 found.append(value)
         return found
 
