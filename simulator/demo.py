@@ -2,7 +2,9 @@
 
 Without --params it starts a realistic simulator on loopback, fetches for a few cycles seconds apart, shows
 what came in, and checks the inbox against the simulator's ground truth. With --params it runs the same
-loop against the API those instance parameters point at, keeping state between invocations.
+loop against the API those instance parameters point at, keeping state between invocations. Either way it runs
+what users upload, Integrations/integration-EventFetcher.yml, as the server runs it (demisto_mock.py's unified-YAML
+mode), every cycle in one reused process.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import demisto_mock  # noqa: E402  (needs ROOT on sys.path first)
 from simulator import RealClock, SimConfig, Simulator, format_time  # noqa: E402
 
 RUN_FOLDER = ROOT / "run"
+# What users upload, run as the server runs it: every fetch in one reused process, as in the server's container.
+UNIFIED = ROOT / "Integrations" / "integration-EventFetcher.yml"
 SHOWN_PER_CYCLE = 5
 SEVERITY_NAMES = {0: "unknown", 1: "low", 2: "medium", 3: "high", 4: "critical"}
 
@@ -43,20 +47,20 @@ def show_incidents(incidents: list[dict[str, Any]]) -> None:
 
 
 def fetch_on_schedule(params: Path, folder: Path, cycles: int, every: float) -> list[demisto_mock.CycleRecord]:
-    """Runs fetch-incidents once per cycle in a fresh process, as the server does, printing each cycle."""
+    """Runs the unified YAML's fetch-incidents once per cycle, all cycles in one reused process as the server's
+    container runs them, printing each cycle and the incidents it created."""
     inbox, state = folder / "inbox.jsonl", folder / "state.json"
+    shown = len(read_inbox(inbox))
 
-    def run_cycle(number: int) -> demisto_mock.CycleRecord:
-        already = len(read_inbox(inbox))
-        record = demisto_mock.run_schedule(params=params, state=state, inbox=inbox, cycles=1, out=io.StringIO(),
-                                           err=io.StringIO(), debug=True)[0]
-        record.cycle = number
-        print(record.summary_line(), flush=True)
-        show_incidents(read_inbox(inbox)[already:])
-        return record
+    def show_new_incidents(record: demisto_mock.CycleRecord) -> None:
+        nonlocal shown
+        incidents = read_inbox(inbox)
+        show_incidents(incidents[shown:])
+        shown = len(incidents)
 
-    records = demisto_mock.repeat_on_schedule(run_cycle, every=every, max_cycles=cycles, until_idle=False)
-    print(demisto_mock.total_line(records, inbox))
+    records = demisto_mock.run_schedule(params=params, integration=UNIFIED, state=state, inbox=inbox, cycles=cycles,
+                                        every=every, process="reused", debug=True, err=io.StringIO(),
+                                        on_record=show_new_incidents)
     print(f"inbox: {inbox.relative_to(ROOT)}  state: {state.relative_to(ROOT)}")
     return records
 

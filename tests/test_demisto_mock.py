@@ -118,10 +118,11 @@ def test_results_rejects_a_set_and_normalises_entries(demisto: demisto_mock.Runt
         demistomock.results({"Type": 1, "Contents": {"ids": {1, 2}}})
     demistomock.results("ok")
     demistomock.results([{"Type": 4, "ContentsFormat": "text", "Contents": "bad key"}, {"a": 1}])
+    # As on the server, a dict that is not an entry (no Contents and ContentsFormat) arrives as its JSON text.
     assert demisto.entries == [
         {"Type": 1, "ContentsFormat": "text", "Contents": "ok"},
         {"Type": 4, "ContentsFormat": "text", "Contents": "bad key"},
-        {"Type": 1, "ContentsFormat": "json", "Contents": {"a": 1}},
+        {"Type": 1, "ContentsFormat": "json", "Contents": '{"a": 1}'},
     ]
     assert demisto.errors() == [{"Type": 4, "ContentsFormat": "text", "Contents": "bad key"}]
     assert demisto_mock.errors() == demisto.errors()
