@@ -484,7 +484,7 @@ def test_unified_yaml_get_events(make_simulator: Callable[..., Simulator], tmp_p
     result = run_cli("--integration", UNIFIED, "--params", params, "event-fetcher-get-events",
                      f"since={format_time(sim.clock.now() - timedelta(minutes=5))}", "limit=2")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("### Event Source events since ")
+    assert result.stdout.startswith("### Event Source items since ")
     assert [event["id"] in result.stdout for event in events] == [True, True, False]
 
 
