@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hmac
 import ipaddress
 import json
@@ -183,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # The request log (``Simulator.request_log``) replaces stderr access logs.
         pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header tells the simulator's own clock, as a real server's tells its clock.
+        return email.utils.formatdate(self.server.sim.clock.now().timestamp(), usegmt=True)
 
     def _dispatch(self) -> None:
         length = self.headers.get("Content-Length")

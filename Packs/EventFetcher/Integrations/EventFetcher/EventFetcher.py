@@ -717,15 +717,17 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     text = (header or "").strip()
     if is_ascii_number(text):
         return float(text)
-    if not text:
-        return None
+    when = http_date(text)
+    return None if when is None else max(0.0, (when - now).total_seconds())
+
+
+def http_date(header: str | None) -> datetime | None:
+    """An HTTP date (`Thu, 26 Nov 2026 06:00:30 GMT`) as an aware UTC datetime; None when missing or unreadable."""
     try:
-        when = parsedate_to_datetime(text)
+        when = parsedate_to_datetime(header or "")
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def rate_limit_wait(headers: Any, now: datetime) -> float | None:
@@ -793,6 +795,7 @@ class Answer:
 class Page:
     items: list[Any]
     last: bool  # no page follows
+    cut_short: bool = False  # the listing ended though the API linked onwards, so it is not known to be whole
 
 
 Query = list[tuple[str, str]]
@@ -835,6 +838,7 @@ class SourceClient:
         self.pages = 0
         self.retries = 0
         self.tokens_fetched = 0
+        self.source_now: datetime | None = None  # the API's clock, from the Date header of its first answer
 
     # --- auth ---
 
@@ -938,7 +942,11 @@ class SourceClient:
                 body = parse_json(response)
             except ValueError:
                 return Transient(f"{subject} answered with malformed JSON")
-            return body if form is not None else Answer(body, response.links.get("next", {}).get("url"))
+            if form is not None:
+                return body
+            if self.source_now is None:
+                self.source_now = http_date(response.headers.get("Date"))
+            return Answer(body, response.links.get("next", {}).get("url"))
         if form is not None and code in (400, 401, 403):
             detail = error_message_of(response)
             raise AuthError(f"The token endpoint refused the client (HTTP {code}{': ' + detail if detail else ''}); "
@@ -993,11 +1001,11 @@ class SourceClient:
                 continue
             items = self.items_of(answer.body)
             self.pages += 1
-            link = self._next_link(answer, items, request[0])
-            if link in followed:  # the API repeats itself: the listing ends as if no link had come
+            link, cut_short = self._next_link(answer, items, request[0])
+            if link in followed:  # the API repeats itself: the listing ends instead of looping
                 demisto.debug(f"{self.subject} repeated a page link or cursor; the listing ends there.")
-                link = None
-            yield Page(items, last=link is None)
+                link, cut_short = None, True
+            yield Page(items, last=link is None, cut_short=cut_short)
             if link is None:
                 return
             followed.add(link)
@@ -1012,37 +1020,39 @@ class SourceClient:
             else:
                 request = (link, None)
 
-    def _next_link(self, answer: Answer, items: list[Any], url: str) -> str | None:
-        """What leads to the next page: a cursor or URL, or for offset and page paging the page's place; None at
-        the listing's end. A link to another host is never followed, so that no credential goes there."""
+    def _next_link(self, answer: Answer, items: list[Any], url: str) -> tuple[str | None, bool]:
+        """What leads to the next page (a cursor or URL, or for offset and page paging the page's place), and
+        whether the listing is cut short: it ends though the API linked onwards (an empty page that links on, a
+        link to another host), so it is not known to be whole. A link to another host is never followed, so that
+        no credential goes there."""
         source = self.source
         if source.pagination == "none":
-            return None
-        if source.more_path:
-            more = read_path(answer.body, source.more_path)
-            if isinstance(more, bool) and more == source.more_negated:
-                return None
+            return None, False
+        more = read_path(answer.body, source.more_path) if source.more_path else None
+        if isinstance(more, bool) and more == source.more_negated:
+            return None, False
+        claims_more = isinstance(more, bool)
         if source.pagination == "cursor":
             cursor = read_path(answer.body, source.next_path)
             if cursor is None or cursor == "":
-                return None
-            if type(cursor) is int:
-                return str(cursor)
-            if type(cursor) is not str:
+                return None, claims_more
+            if type(cursor) is not str and type(cursor) is not int:
                 raise SourceError(f"{self.subject} answered with a {type(cursor).__name__} at "
                                   f"{show_path(source.next_path)} (Next path), not a cursor.")
-            return cursor
-        if source.pagination in ("offset", "page"):
-            return f"page {self.pages}" if items else None  # only an empty page (or `more` false) ends it
+            return str(cursor), False
+        if source.pagination in ("offset", "page"):  # only an empty page (or `more` false) ends the listing
+            return (f"page {self.pages}", False) if items else (None, claims_more)
         link = answer.next_link if source.pagination == "link_header" else read_path(answer.body, source.next_path)
-        if not isinstance(link, str) or not link or not items:  # an empty page that still links on ends it too
-            return None
+        if not isinstance(link, str) or not link:
+            return None, claims_more
+        if not items:  # an empty page that still links on (Okta polls so) ends the listing
+            return None, True
         link = urljoin(url, link)
         if not same_origin(link, self.base_url):
             demisto.info(f"{self.subject} linked the next page to another host ({urlsplit(link).netloc}); it is not "
                          "followed, and the listing ends here.")
-            return None
-        return link
+            return None, True
+        return link, False
 
     def items_of(self, body: Any) -> list[Any]:
         """The list of items at items_path; a body without one is an error naming what is there."""
@@ -1437,7 +1447,7 @@ def read_listing(client: SourceClient, reader: ItemReader, values: dict[str, str
             reading.items += wanted
             stopped = stop is not None and stop(wanted)
             if page.last:
-                reading.whole = True
+                reading.whole = not page.cut_short
                 return reading
             if stopped or (max_pages is not None and reading.pages >= max_pages):
                 return reading
@@ -1468,6 +1478,14 @@ def union_in_time_order(readings: list[Reading]) -> list[Item]:
     return sorted(union.values(), key=lambda item: item.position)
 
 
+def present_end(end: datetime | None, source_now: datetime | None) -> datetime | None:
+    """A window's end no later than the API's own present, a second short of its Date header (which is cut to the
+    second): an item the API creates after the listing can never fall behind what the listing claims to cover."""
+    if end is None or source_now is None:
+        return end
+    return min(end, source_now - timedelta(seconds=1))
+
+
 @dataclass(frozen=True)
 class FetchOutcome:
     incidents: list[dict[str, Any]]
@@ -1495,6 +1513,7 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
     values = query_values(settings, window, now, limit)
 
     def streamed(items: list[Item]) -> bool:
+        run.end = present_end(window.end, client.source_now)  # the API's clock is known from its first answer
         run.take(items)
         return run.full or run.reached_end
 
@@ -1504,7 +1523,7 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
     finished = [reading for reading in readings if reading.error is None]
     span = state.span
     if len(finished) > 1 or (not ascending and finished):
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
+        run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
         run.take(union_in_time_order(finished))
         if not ascending:
             ended_by_span = state.span is not None and window.end == state.progress + state.span

@@ -581,6 +581,7 @@ class ModelAPI:
         self.start_inclusive, self.end_inclusive = scenario["bounds"]
         self.clock = at(-30)
         self.fault_after: int | None = None  # pages served before a fault, in the current run
+        self.source_now: datetime | None = None  # the Date header of the run's first answer, cut to the second
         self.pages = 0
         self.retries = 0
 
@@ -616,6 +617,8 @@ class ModelAPI:
                 page, more = rest[:limit], len(rest) > limit
             served += 1
             self.pages += 1
+            if self.source_now is None:
+                self.source_now = self.clock.replace(microsecond=0)
             self.clock += self.page_gap
             yield ef.Page([{"alert_id": e.event_id, "ts": ef.format_time(e.created)} for e in page], last=not more)
             offset += len(page)
@@ -648,6 +651,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "faults": draw(st.lists(st.one_of(st.none(), st.integers(0, 3)), max_size=30)),
         "first_fetch": at(draw(st.sampled_from([0, 30, 60]))),
         "cap": draw(st.sampled_from([3, 10, 20_000])),
+        "skew": draw(st.sampled_from([0, 0, 0, 3600, -30])),  # how far the integration's clock is ahead of the API's
     }
 
 
@@ -672,8 +676,10 @@ def fetch_schedule(scenario: dict[str, Any]) -> tuple[list[str], list[int], int]
         assert len(per_run) < 400, "the fetch does not drain"
         api.clock += timedelta(seconds=scenario["run_every"])
         api.fault_after = faults.pop(0) if faults and api.clock <= last_visible else None
+        api.source_now = None
+        now = api.clock + timedelta(seconds=scenario.get("skew", 0))
         try:
-            outcome = ef.fetch_incidents(api, settings_, last_run, api.clock)  # type: ignore[arg-type]
+            outcome = ef.fetch_incidents(api, settings_, last_run, now)  # type: ignore[arg-type]
         except ef.SourceError:
             per_run.append(0)
             idle_runs = 0
@@ -728,7 +734,7 @@ def test_an_item_that_leaves_the_filter_mid_listing_shifts_offsets_yet_none_is_m
                                                 look_back="0", max_fetch="10", first_fetch=ef.format_time(T0)), clock)
     api = ModelAPI(events, settings_.source, scenario)
     api.clock = clock
-    outcome = ef.fetch_incidents(api, settings_, {}, clock)  # type: ignore[arg-type]
+    outcome = ef.fetch_incidents(api, settings_, {}, clock + timedelta(days=1))  # our clock a day ahead of the API's  # type: ignore[arg-type]
     delivered = [json.loads(incident["rawJSON"])["alert_id"] for incident in outcome.incidents]
     assert sorted(delivered) == ["a", "b", "c", "d", "e"]
     assert "readings=3" in outcome.figures
