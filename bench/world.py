@@ -12,8 +12,7 @@ import multiprocessing
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -176,36 +175,81 @@ def event_fields(rng: random.Random) -> dict[str, Any]:
 # A simulator in another process, so that its CPU is not counted as the client's
 # ---------------------------------------------------------------------------------------------------------
 
+EVENT_SOURCE = "event_source"  # the Event Source API itself, beside the dialects of simulator/dialects
+
+
+def source_truth(sim: Simulator, source: str) -> list[tuple[int, str, int]]:
+    """(created ms, id as the source shows it, visible-from ms) of every stored event, in store order."""
+    rows = []
+    for truth in sim.truth():
+        store_id = truth.id
+        item_id = store_id if source == EVENT_SOURCE else sim.dialects.item_id(source, store_id)
+        rows.append((to_ms(truth.created_time), item_id, to_ms(truth.visible_at)))
+    return rows
+
 
 def _serve(config: dict[str, Any], seed: int, start: datetime, connection: Connection) -> None:
     sim = Simulator(SimConfig(**config), seed=seed, clock=ManualClock(start)).start()
     try:
         connection.send((sim.url, sim.api_key))
-        connection.recv()  # any message, or the benchmark closing its end, stops the server
+        while True:  # commands until "stop" or the benchmark closing its end
+            command, argument = connection.recv()
+            if command == "stop":
+                break
+            if command == "params":
+                connection.send(sim.dialects.instance_params(argument))
+            elif command == "truth":
+                connection.send(source_truth(sim, argument))
+            elif command == "stats":
+                connection.send(sim.stats())
+            else:
+                connection.send(None)
     except EOFError:
         pass
     finally:
         sim.stop()
 
 
-@contextmanager
-def simulator_process(config: dict[str, Any], seed: int, start: datetime) -> Iterator[tuple[str, str]]:
-    """(url, api_key) of a simulator serving from a separate process for the duration of the block."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve, args=(config, seed, start, theirs), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(120):
+class SimulatorProcess:
+    """A simulator serving from a separate process (ManualClock at `start`), asked over a pipe for the instance
+    parameters of a source, its ground truth and its request counters."""
+
+    def __init__(self, config: dict[str, Any], seed: int, start: datetime) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(config, seed, start, theirs), daemon=True)
+        self._process.start()
+        if not self._connection.poll(120):
+            self.close()
             raise RuntimeError("the simulator process did not start")
-        yield ours.recv()
-    finally:
+        self.url, self.api_key = self._connection.recv()
+
+    def _ask(self, command: str, argument: Any = None) -> Any:
+        self._connection.send((command, argument))
+        return self._connection.recv()
+
+    def instance_params(self, source: str) -> dict[str, Any]:
+        return dict(self._ask("params", source))
+
+    def truth(self, source: str) -> list[tuple[int, str, int]]:
+        return list(self._ask("truth", source))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._ask("stats"))
+
+    def close(self) -> None:
         with suppress(OSError):
-            ours.send("stop")
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+            self._connection.send(("stop", None))
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+
+    def __enter__(self) -> SimulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
