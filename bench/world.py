@@ -5,9 +5,7 @@ Nothing here measures; `run_bench.py` does. Everything random is seeded.
 
 from __future__ import annotations
 
-import bisect
 import json
-import math
 import multiprocessing
 import random
 import subprocess
@@ -28,7 +26,6 @@ for folder in (ROOT, BENCH_DIR):
 from simulator import ManualClock, SimConfig, Simulator  # noqa: E402  (needs ROOT on sys.path first)
 from simulator.clock import format_ms, to_ms  # noqa: E402
 
-API_PAGE_SIZE = 500  # the most events the API returns in one page
 NAIVE_PAGE_SIZE = 100  # the API's default page size, which the naive fetch gets since it asks for no limit
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # the benchmark's "now" wherever the clock is simulated
 MINUTE_MS = 60_000
@@ -42,11 +39,6 @@ _KINDS = [
 ]
 _SEVERITIES = ["low", "medium", "high", "critical"]
 _SEVERITY_WEIGHTS = [40, 35, 18, 7]
-
-
-def minimum_pages(events: int, page_size: int = API_PAGE_SIZE) -> int:
-    """Pages the API needs to list `events` events: a listing is at least one request, even when empty."""
-    return max(1, math.ceil(events / page_size))
 
 
 def parse_api_time_ms(text: str) -> int:
@@ -105,7 +97,6 @@ class PlannedWorld:
         for item in self.plan:
             self.sim.add_event(format_ms(item.created_ms), id=item.event_id,
                                delay_seconds=(item.visible_ms - item.created_ms) / 1000, **event_fields(rng))
-        self.keys = [item.key for item in self.plan]
         self.last_visible_ms = max((item.visible_ms for item in self.plan), default=to_ms(start))
 
     def __enter__(self) -> PlannedWorld:
@@ -114,23 +105,6 @@ class PlannedWorld:
 
     def __exit__(self, *exc: object) -> None:
         self.sim.stop()
-
-    def requests_served(self) -> int:
-        return int(self.sim.stats()["requests_total"])
-
-    def events_to_read(self, since_ms: int, now_ms: int, last_taken: tuple[int, str] | None) -> int:
-        """Visible events a listing from `since_ms` (inclusive) must read: up to `last_taken` when the run
-        stopped at its limit, otherwise to the end of the listing."""
-        count = 0
-        for item in self.plan[bisect.bisect_left(self.keys, (since_ms, "")):]:
-            if item.created_ms > now_ms:
-                break
-            if item.visible_ms > now_ms:
-                continue
-            count += 1
-            if last_taken is not None and item.key == last_taken:
-                break
-        return count
 
     def visible_ids(self, now_ms: int) -> set[str]:
         return {item.event_id for item in self.plan if item.visible_ms <= now_ms}
@@ -273,10 +247,6 @@ def run_child(command: list[str], output: Path) -> ChildUsage:
     usage = json.loads(done.stdout)
     return ChildUsage(usage["exit_code"], usage["wall_seconds"], usage["cpu_seconds"], usage["max_rss_kib"],
                       output.read_text(encoding="utf-8", errors="replace"))
-
-
-def minutes_between(earlier_ms: int, later_ms: int) -> float:
-    return (later_ms - earlier_ms) / MINUTE_MS
 
 
 def at_minute(start: datetime, minute: int) -> datetime:
