@@ -101,10 +101,11 @@ class Plan:
     backlog: int = 10_000
     backlog_max_fetch: int = 200
     process_runs: int = 3  # per source, runs in a fresh process from the state halfway through the drain
+    replays: int = 3  # per run of the drain's first and last fifth, replays taking turns, for its time
 
 
 QUICK = Plan(cpu_repeats=3, http_repeats=1, warm_up_runs=4, measured_runs=6, window_sizes=(1_000,), backlog=2_000,
-             process_runs=1)
+             process_runs=1, replays=1)
 
 
 ef: Any = None  # the integration module: load_integration() in main()
@@ -625,17 +626,52 @@ def bench_last_run(plan: Plan, sources: tuple[str, ...]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def summarise_drain(instance: Instance, backlog: int, max_fetch: int) -> dict[str, Any]:
-    runs = instance.runs
-    working = [index for index, run in enumerate(runs) if run["incidents"]]
-    drained_in = working[-1] + 1 if working else 0
-    part = runs[:drained_in]
+def drain_length(instance: Instance) -> int:
+    """Runs up to the one that delivered the last item."""
+    working = [index for index, run in enumerate(instance.runs) if run["incidents"]]
+    return working[-1] + 1 if working else 0
+
+
+def start_and_end(instance: Instance) -> tuple[list[int], list[int]]:
+    """The runs compared for flatness: the first and the last fifth of the drain, the first run apart (it starts
+    with no window to go by)."""
+    drained_in = drain_length(instance)
     fifth = max(1, drained_in // 5)
+    return list(range(1, min(drained_in, 1 + fifth))), list(range(max(0, drained_in - fifth), drained_in))
+
+
+def replay_runs(instance: Instance, states: list[tuple[str, dict[str, Any]]], indexes: list[int],
+                rounds: int) -> dict[int, dict[str, float]]:
+    """Runs again from the state each of these runs started from, taking turns (start, end, start, end...), so
+    that a machine busy with other work meanwhile weighs on both ends alike; the simulator does not change during
+    the drain, so each replay does the work of its run. The median of `rounds` replays per run."""
+    samples: dict[int, list[dict[str, float]]] = {index: [] for index in indexes}
+    for _ in range(rounds):
+        for index in indexes:
+            last_run, context = states[index]
+            before = instance.counters()
+            demisto_mock.reset(command="fetch-incidents", integration_context=context)
+            wall, cpu = time.perf_counter(), time.process_time()
+            ef.fetch_incidents(ef.SourceClient(instance.settings), instance.settings, json.loads(last_run), T0)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            items = instance.counters()["events_served"] - before["events_served"]
+            samples[index].append({"cpu_seconds": cpu, "wall_seconds": wall, "items": items})
+    return {index: {key: statistics.median(sample[key] for sample in values) for key in values[0]}
+            for index, values in samples.items()}
+
+
+def summarise_drain(instance: Instance, backlog: int, max_fetch: int,
+                    replayed: dict[int, dict[str, float]]) -> dict[str, Any]:
+    runs = instance.runs
+    drained_in = drain_length(instance)
+    part = runs[:drained_in]
+    start_runs, end_runs = start_and_end(instance)
+    start, end = [replayed[index] for index in start_runs], [replayed[index] for index in end_runs]
 
     def median(chosen: list[dict[str, Any]], key: str) -> float:
         return statistics.median(run[key] for run in chosen) if chosen else math.nan
 
-    def trimmed(chosen: list[dict[str, Any]], key: str) -> float:
+    def trimmed(chosen: list[Any], key: str) -> float:
         """The mean without the largest and smallest tenth: runs that read their listing twice cost about twice
         as much, so a median flips between the two kinds; the trim drops the odd pause of a busy machine."""
         values = sorted(run["cpu_seconds"] / max(1, run["items"]) if key == "cpu_per_item" else run[key]
@@ -666,21 +702,22 @@ def summarise_drain(instance: Instance, backlog: int, max_fetch: int) -> dict[st
         "second_readings": sum(1 for run in runs if run["readings"] > 1),
         "first_run_seconds": runs[0]["wall_seconds"],
         "first_run_items": runs[0]["items"],
-        "sample": fifth,
-        "wall_start": trimmed(part[1:1 + fifth], "wall_seconds"),
-        "wall_end": trimmed(part[-fifth:], "wall_seconds"),
-        "cpu_start": trimmed(part[1:1 + fifth], "cpu_seconds"),
-        "cpu_end": trimmed(part[-fifth:], "cpu_seconds"),
-        "cpu_per_item_start": trimmed(part[1:1 + fifth], "cpu_per_item"),
-        "cpu_per_item_end": trimmed(part[-fifth:], "cpu_per_item"),
-        "items_per_run_start": trimmed(part[1:1 + fifth], "items"),
-        "items_per_run_end": trimmed(part[-fifth:], "items"),
+        "start_runs": start_runs,
+        "end_runs": end_runs,
+        "wall_start": trimmed(start, "wall_seconds"),
+        "wall_end": trimmed(end, "wall_seconds"),
+        "cpu_start": trimmed(start, "cpu_seconds"),
+        "cpu_end": trimmed(end, "cpu_seconds"),
+        "cpu_per_item_start": trimmed(start, "cpu_per_item"),
+        "cpu_per_item_end": trimmed(end, "cpu_per_item"),
+        "items_per_run_start": trimmed(start, "items"),
+        "items_per_run_end": trimmed(end, "items"),
         "wall_by_tenth": [median(part[drained_in * k // 10:drained_in * (k + 1) // 10], "wall_seconds")
                           for k in range(10)] if drained_in >= 10 else [],
         "last_run_bytes": [sizes[0], sizes[len(sizes) // 2], sizes[-1]] if sizes else [],
         "last_run_bytes_max": max(sizes, default=0),
-        "last_run_bytes_start": trimmed(part[1:1 + fifth], "last_run_bytes"),
-        "last_run_bytes_end": trimmed(part[-fifth:], "last_run_bytes"),
+        "last_run_bytes_start": trimmed([runs[index] for index in start_runs], "last_run_bytes"),
+        "last_run_bytes_end": trimmed([runs[index] for index in end_runs], "last_run_bytes"),
         "per_run": runs,
     }
 
@@ -703,13 +740,18 @@ def bench_backlog(plan: Plan, sources: tuple[str, ...], caps: dict[str, int],
             instance = instance_for(source, params, T0, "2 days", max_fetch, DEFAULT_LOOK_BACK, sim.stats,
                                     sim.truth(source), caps)
             state = None
+            states: list[tuple[str, dict[str, Any]]] = []  # what each run started from
             for _ in range(cap_runs):
+                states.append((json.dumps(instance.last_run), instance.context))
                 run = instance.fetch(T0)
                 if len(instance.runs) == halfway:
                     state = {"last_run": instance.last_run, "integration_context": instance.context}
                 if not run["incidents"] and len(instance.delivered) >= backlog:
                     break
-            rows.append(summarise_drain(instance, backlog, max_fetch))
+            start_runs, end_runs = start_and_end(instance)
+            order = [index for pair in zip(start_runs, end_runs, strict=False) for index in pair]
+            replayed = replay_runs(instance, states, order, plan.replays)
+            rows.append(summarise_drain(instance, backlog, max_fetch, replayed))
             if state is not None and plan.process_runs:
                 rows[-1]["process"] = fresh_process_runs(Path(folder), source, {
                     **params, "isFetch": True, "first_fetch": "2 days", "max_fetch": str(max_fetch),
@@ -940,9 +982,11 @@ def report(results: dict[str, Any]) -> str:
                " other load included).")
     out.append("   Flatness is judged on CPU per item read, since runs differ in what they read (a second reading, a"
                " narrow window);")
-    out.append("   start/end = means of the first and last fifth of the runs to the last item")
-    out.append("   (the first run apart: it starts with no window to go by), without their largest and smallest"
-               " tenth.")
+    out.append("   start/end = the runs of the first and last fifth of the drain (the first run apart: it starts with"
+               " no window to go by),")
+    out.append(f"   each run again {results['plan']['replays']} times from the state it started from, start and end"
+               " runs taking turns (the median")
+    out.append("   of each run's replays; the mean over the runs without their largest and smallest tenth).")
     drain_rows = []
     for row in backlog["rows"]:
         drain_rows.append([TITLES[row["source"]], row["order"], f"{row['runs']}/{row['fewest_runs']}",
