@@ -480,9 +480,6 @@ class QueryTemplate:
             rendered.append((key, re.sub(r"\{(\w+)\}", lambda match: values.get(match.group(1), ""), template)))
         return rendered
 
-    def uses(self, placeholder: str) -> bool:
-        return any("{" + placeholder + "}" in template for _, template in self.pairs)
-
 
 def parse_query(value: str) -> QueryTemplate:
     pairs = []
@@ -1487,6 +1484,75 @@ def present_end(end: datetime | None, source_now: datetime | None) -> datetime |
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """What the listings of one run decided: the run over what was read, and how the listing ended."""
+
+    run: FetchRun
+    readings: list[Reading]
+    read_whole: bool  # the window was read to its end, so with nothing left over it is done
+    span: timedelta | None  # the next window's span, for sources read whole
+    stopped_by: SourceError | None = None  # the fault after which the run delivers what it read before it
+
+
+def fetch_oldest_first(client: SourceClient, settings: Settings, state: FetchState, window: Window,
+                       now: datetime) -> Fetched:
+    """Streams an oldest-first listing, asking only for max_fetch plus the delivered ids it re-reads and stopping
+    once max_fetch new items are held. A fault after new items delivers that prefix. A listing of several pages
+    paged by offset is read again, and decided over every reading, so that shifting offsets lose nothing."""
+    source = settings.source
+    remembered = sum(1 for created in state.seen_ids.values() if created >= window.start)
+    values = query_values(settings, window, now, min(source.page_size, settings.max_fetch + remembered))
+    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
+
+    def streamed(items: list[Item]) -> bool:
+        run.end = present_end(window.end, client.source_now)  # the API's clock is known from its first answer
+        run.take(items)
+        return run.full or run.reached_end
+
+    reader = ItemReader(source, settings.severities)
+    readings = [read_listing(client, reader, values, stop=streamed)]
+    while needs_another_reading(readings, source):
+        readings.append(read_listing(client, reader, values, max_pages=readings[0].pages))
+    stopped_by = readings[0].error
+    if stopped_by is not None and not run.new_items:
+        reread = f" after re-reading {run.items_read} items already fetched" if run.items_read else ""
+        raise SourceError(f"No incident fetched{reread}: {stopped_by}") from None
+    finished = [reading for reading in readings if reading.error is None]
+    if len(finished) > 1:
+        run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
+        run.take(union_in_time_order(finished))
+    read_whole = stopped_by is None and (finished[-1].whole or run.reached_end)
+    return Fetched(run, readings, read_whole, state.span, stopped_by)
+
+
+def fetch_window_whole(client: SourceClient, settings: Settings, state: FetchState, window: Window,
+                       now: datetime) -> Fetched:
+    """Reads a newest-first or unordered window whole, again while offsets shift, and takes its oldest new items.
+    A window too large to read in one run (a fault, the time limit, too many items) is narrowed for the next."""
+    source = settings.source
+    reader = ItemReader(source, settings.severities)
+    values = query_values(settings, window, now, source.page_size)
+    readings = [read_listing(client, reader, values)]
+    while needs_another_reading(readings, source):
+        readings.append(read_listing(client, reader, values))
+    finished = [reading for reading in readings if reading.error is None]
+    if not finished:
+        stopped_by = readings[0].error
+        if readings[0].pages == 0:
+            raise SourceError(f"No incident fetched: {stopped_by}") from None
+        oldest = min((item.position.created for item in readings[0].items), default=None)
+        span = narrowed_span(state, window, oldest, source.order, now, source.time_format.unit)
+        demisto.info(f"The window from {format_time(window.start)} could not be read whole ({stopped_by}); the next "
+                     f"fetch asks for {span // MILLISECOND} ms past {format_time(state.progress)}.")
+        return Fetched(FetchRun(state, settings.max_fetch, settings.look_back, now, window.end), readings, False, span)
+    run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
+    run.take(union_in_time_order(finished))
+    ended_by_span = state.span is not None and window.end == state.progress + state.span
+    return Fetched(run, readings, finished[-1].whole or run.reached_end,
+                   next_span(run, ended_by_span, source.time_format.unit))
+
+
+@dataclass(frozen=True)
 class FetchOutcome:
     incidents: list[dict[str, Any]]
     last_run: dict[str, Any]
@@ -1494,57 +1560,21 @@ class FetchOutcome:
 
 
 def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str, Any], now: datetime) -> FetchOutcome:
-    """One fetch run. Delivers the oldest new items of what it read whole, with the state for exactly that.
-
-    An oldest-first listing is read only as far as max_fetch needs, and a fault after new items delivers that
-    prefix. Other orders are read whole and sorted; a window too large for one run is narrowed for the next runs.
-    A run that could read nothing fails, leaving the last run as it was.
-    """
+    """One fetch run: the oldest new items of the window, as incidents, with the last run for exactly those.
+    A run that could read nothing fails, leaving the last run as it was."""
     state = load_state(last_run, settings.first_fetch)
-    source = settings.source
-    window = plan_window(state, settings.look_back, source, now)
-    reader = ItemReader(source, settings.severities)
-    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
+    window = plan_window(state, settings.look_back, settings.source, now)
     if window.end is not None and window.end <= window.start:  # settle or the window hold it back for now
         return FetchOutcome([], dump_state(state), "fetch figures: items_read=0 incidents=0 waiting=1")
-    ascending = source.order == "ascending"
-    remembered = sum(1 for created in state.seen_ids.values() if created >= window.start)
-    limit = min(source.page_size, settings.max_fetch + remembered) if ascending else source.page_size
-    values = query_values(settings, window, now, limit)
-
-    def streamed(items: list[Item]) -> bool:
-        run.end = present_end(window.end, client.source_now)  # the API's clock is known from its first answer
-        run.take(items)
-        return run.full or run.reached_end
-
-    readings = [read_listing(client, reader, values, stop=streamed if ascending else None)]
-    while needs_another_reading(readings, source):
-        readings.append(read_listing(client, reader, values, max_pages=readings[0].pages if ascending else None))
-    finished = [reading for reading in readings if reading.error is None]
-    span = state.span
-    if len(finished) > 1 or (not ascending and finished):
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
-        run.take(union_in_time_order(finished))
-        if not ascending:
-            ended_by_span = state.span is not None and window.end == state.progress + state.span
-            span = next_span(run, ended_by_span, source.time_format.unit)
-    stopped_by = readings[0].error if not finished else None
-    if stopped_by is not None and (not ascending or not run.new_items):
-        if readings[0].pages == 0 or ascending:
-            reread = f" after re-reading {run.items_read} items already fetched" if run.items_read else ""
-            raise SourceError(f"No incident fetched{reread}: {stopped_by}") from None
-        oldest = min((item.position.created for item in readings[0].items), default=None)
-        span = narrowed_span(state, window, oldest, source.order, now, source.time_format.unit)
-        demisto.info(f"The window from {format_time(window.start)} could not be read whole ({stopped_by}); the next "
-                     f"fetch asks for {span // MILLISECOND} ms past {format_time(state.progress)}.")
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
-        readings = readings[:1]
-    read_whole = bool(finished) and (finished[-1].whole or run.reached_end)
-    log_skipped(run, readings, source)
-    if stopped_by is not None and run.new_items:
-        demisto.info(f"Fetch stopped early and delivers the {len(run.new_items)} incidents read so far: {stopped_by}")
-    next_state = run.next_state(read_whole and stopped_by is None, span)
-    incidents = [item_to_incident(item, source, settings.incident_type) for item in run.new_items]
+    fetch = fetch_oldest_first if settings.source.order == "ascending" else fetch_window_whole
+    fetched = fetch(client, settings, state, window, now)
+    run, readings = fetched.run, fetched.readings
+    log_skipped(run, readings, settings.source)
+    if fetched.stopped_by is not None:
+        demisto.info(f"Fetch stopped early and delivers the {len(run.new_items)} incidents read so far: "
+                     f"{fetched.stopped_by}")
+    next_state = run.next_state(fetched.read_whole, fetched.span)
+    incidents = [item_to_incident(item, settings.source, settings.incident_type) for item in run.new_items]
     lag = (run.newest_read - next_state.watermark).total_seconds() if run.newest_read else 0.0
     figures = (f"fetch figures: items_read={sum(len(r.items) for r in readings)} incidents={len(incidents)} "
                f"duplicates={run.already_delivered} behind_floor={run.behind_floor} "
@@ -1552,7 +1582,7 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
                f"future_dated={run.dated_in_future} pages={client.pages} readings={len(readings)} "
                f"retries={client.retries} watermark={format_time(next_state.watermark)} "
                f"listed_until={format_time(next_state.listed_until)} lag_seconds={max(lag, 0.0):g} "
-               f"remembered_ids={len(next_state.seen_ids)}")
+               f"remembered_ids={len(next_state.seen_ids)} tokens_fetched={client.tokens_fetched}")
     return FetchOutcome(incidents, dump_state(next_state), figures)
 
 

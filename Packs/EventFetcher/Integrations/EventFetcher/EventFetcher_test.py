@@ -584,6 +584,7 @@ class ModelAPI:
         self.source_now: datetime | None = None  # the Date header of the run's first answer, cut to the second
         self.pages = 0
         self.retries = 0
+        self.tokens_fetched = 0
 
     def key(self, event: ModelEvent) -> tuple[Any, ...]:
         if self.source.order == "ascending":
