@@ -13,11 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import EventFetcher as ef
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fetch_e2e import RUN_TIMEOUT, Instance, a_day_ago, ago
 
+import demisto_mock
 from simulator import SimConfig, Simulator, format_time
 from simulator.dialects import DIALECT_NAMES, instance_params
 
@@ -163,3 +165,42 @@ def test_an_instance_upgraded_from_1_0_0_goes_on_without_refetching_or_skipping(
     ids = instance.incident_ids()
     assert len(ids) == len(set(ids))
     assert set(ids) == {event["id"] for event in [*tie, *spread, late]}
+
+
+def test_no_secret_of_any_auth_type_appears_anywhere(make_simulator: Callable[..., Simulator]) -> None:
+    """Bearer, header, basic and OAuth 2.0 credentials, and the OAuth access token: through every command, with
+    right and wrong credentials, none appears in logs, entries, incidents, the last run, errors or any URL asked.
+    The access token lives only in the integration context."""
+    sim = make_simulator(seed=6, clock=a_day_ago())
+    sim.add_events(5, at=ago(sim, 600))
+    everything: list[str] = []
+    secrets: set[str] = set()
+    for dialect in ("event_source", *DIALECT_NAMES):
+        params = {**instance_params(sim, dialect), "isFetch": True, "max_fetch": "3",
+                  "first_fetch": format_time(sim.clock.now() - timedelta(hours=1))}
+        credentials = params["credentials"]
+        secrets.add(credentials["password"])
+        wrong = {**params, "credentials": {**credentials, "password": credentials["password"] + "-wrong"}}
+        secrets.add(wrong["credentials"]["password"])
+        context: dict[str, Any] = {}
+        for instance_params_ in (params, wrong):
+            for command in ("test-module", "fetch-incidents", "event-fetcher-get-events", "event-fetcher-unknown"):
+                runtime = demisto_mock.reset(command=command, params=instance_params_, args={"since": "2 days"},
+                                             last_run={})
+                runtime.integration_context = context
+                try:
+                    ef.main()
+                    error = ""
+                except Exception as raised:  # what the server shows for a failed fetch
+                    error = str(raised)
+                context = runtime.integration_context
+                everything.append(json.dumps([runtime.logs, runtime.entries, runtime.incidents_created,
+                                              runtime.set_last_run_calls, runtime.warnings, error], default=str))
+        token = context.get("oauth", {}).get("access_token")
+        assert bool(token) == (dialect == "graph"), "an OAuth token is kept in the integration context only"
+        if token:
+            secrets.add(token)
+    everything += [json.dumps([record.path, record.query]) for record in sim.request_log()]
+    assert len(secrets) >= 2 * 4 + 1, "every auth type and an access token were exercised"
+    leaks = [(secret[:4], text[:200]) for secret in secrets for text in everything if secret in text]
+    assert not leaks
