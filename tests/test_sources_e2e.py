@@ -116,6 +116,20 @@ def test_exactly_once_from_every_source_over_generated_schedules(
     assert all(sim.api_key not in run.stdout + run.stderr for run in instance.runs)
 
 
+@pytest.mark.parametrize("dialect", ["graph", "custom"])
+def test_a_tie_larger_than_max_fetch_on_a_source_read_whole_drains_while_its_clock_stands_still(
+        make_simulator: Callable[..., Simulator], tmp_path: Path, dialect: str) -> None:
+    """Items created this very millisecond, more than max_fetch of them, on a newest-first or unordered API whose
+    clock does not move between the runs: each run takes the oldest, none waits for the clock to pass them."""
+    sim = make_simulator(seed=2, clock=a_day_ago())
+    tie = sim.add_events(10, at=ago(sim, 0))
+    instance = source_instance(sim, dialect, tmp_path, max_fetch="3", look_back="0")
+    created = [instance.fetch_ok() for _ in range(4)]
+    instance.drain()
+    assert created == [3, 3, 3, 1]
+    assert sorted(instance.incident_ids()) == sorted(sim.dialects.item_id(dialect, e["id"]) for e in tie)
+
+
 @pytest.mark.parametrize("dialect", DIALECT_NAMES)
 def test_each_source_previews_and_tests_its_configuration(make_simulator: Callable[..., Simulator], tmp_path: Path,
                                                           dialect: str) -> None:

@@ -1190,6 +1190,7 @@ class FetchRun:
     look_back: timedelta
     now: datetime  # no item dated later than this may move the watermark
     end: datetime | None = None  # items at or after it belong to a later run
+    present: datetime | None = None  # the API's own clock less a second, once its answers told it
     new_items: list[Item] = field(default_factory=list)
     items_read: int = 0
     already_delivered: int = 0  # read again inside the look-back window and skipped
@@ -1244,7 +1245,8 @@ class FetchRun:
         its end (or past `end`), so with nothing left over, everything new before the window's end is delivered."""
         listed_until = self.state.listed_until
         if window_read_whole and not self.left_over and self.end is not None:  # an open listing leaves it be
-            listed_until = max(listed_until, min(self.end, self.now))
+            # never past the API's present: an item it creates later must not fall behind what was claimed
+            listed_until = max(listed_until, min(self.end, self.now, self.present or self.now))
         floor = max(self.state.floor, Position(max(self.watermark, listed_until) - self.look_back, ""))
         seen = remembered_after(floor, self._seen)
         if len(seen) > MAX_SEEN_IDS:
@@ -1475,12 +1477,9 @@ def union_in_time_order(readings: list[Reading]) -> list[Item]:
     return sorted(union.values(), key=lambda item: item.position)
 
 
-def present_end(end: datetime | None, source_now: datetime | None) -> datetime | None:
-    """A window's end no later than the API's own present, a second short of its Date header (which is cut to the
-    second): an item the API creates after the listing can never fall behind what the listing claims to cover."""
-    if end is None or source_now is None:
-        return end
-    return min(end, source_now - timedelta(seconds=1))
+def api_present(client: SourceClient) -> datetime | None:
+    """The API's own present, a second short of the Date header of its first answer (which is cut to the second)."""
+    return None if client.source_now is None else client.source_now - timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -1505,7 +1504,7 @@ def fetch_oldest_first(client: SourceClient, settings: Settings, state: FetchSta
     run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
 
     def streamed(items: list[Item]) -> bool:
-        run.end = present_end(window.end, client.source_now)  # the API's clock is known from its first answer
+        run.present = api_present(client)  # known from the API's first answer
         run.take(items)
         return run.full or run.reached_end
 
@@ -1519,7 +1518,7 @@ def fetch_oldest_first(client: SourceClient, settings: Settings, state: FetchSta
         raise SourceError(f"No incident fetched{reread}: {stopped_by}") from None
     finished = [reading for reading in readings if reading.error is None]
     if len(finished) > 1:
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
+        run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end, api_present(client))
         run.take(union_in_time_order(finished))
     read_whole = stopped_by is None and (finished[-1].whole or run.reached_end)
     return Fetched(run, readings, read_whole, state.span, stopped_by)
@@ -1545,7 +1544,7 @@ def fetch_window_whole(client: SourceClient, settings: Settings, state: FetchSta
         demisto.info(f"The window from {format_time(window.start)} could not be read whole ({stopped_by}); the next "
                      f"fetch asks for {span // MILLISECOND} ms past {format_time(state.progress)}.")
         return Fetched(FetchRun(state, settings.max_fetch, settings.look_back, now, window.end), readings, False, span)
-    run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
+    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end, api_present(client))
     run.take(union_in_time_order(finished))
     ended_by_span = state.span is not None and window.end == state.progress + state.span
     return Fetched(run, readings, finished[-1].whole or run.reached_end,
