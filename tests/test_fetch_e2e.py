@@ -34,6 +34,7 @@ class Instance:
     params: dict[str, Any]
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     largest_last_run: int = 0
+    integration: Path | None = None  # another copy of the integration to run, e.g. an earlier release
 
     @property
     def state_path(self) -> Path:
@@ -46,8 +47,9 @@ class Instance:
     def fetch(self) -> subprocess.CompletedProcess[str]:
         params_path = self.folder / "params.json"
         params_path.write_text(json.dumps(self.params), encoding="utf-8")
+        integration = ["--integration", str(self.integration)] if self.integration else []
         run = subprocess.run(
-            [sys.executable, str(ROOT / "demisto_mock.py"), "--params", str(params_path), "--state",
+            [sys.executable, str(ROOT / "demisto_mock.py"), *integration, "--params", str(params_path), "--state",
              str(self.state_path), "--inbox", str(self.inbox_path), "--debug", "fetch-incidents"],
             capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT, check=False)
         self.runs.append(run)
@@ -250,6 +252,17 @@ def test_a_reset_last_run_starts_again_from_the_first_fetch_time(instance: Insta
 
 # --- exactly once over generated schedules ------------------------------------------------------------------------
 
+RELEASE_1_0_0 = "265bebc"  # the commit of release 1.0.0, whose last runs are of version 1
+
+
+def release_1_0_0(folder: Path) -> Path:
+    """The integration as release 1.0.0 shipped it, from the repository's history."""
+    source = f"{RELEASE_1_0_0}:Packs/EventFetcher/Integrations/EventFetcher/EventFetcher.py"
+    code = subprocess.run(["git", "show", source], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    path = folder / "EventFetcher_1_0_0.py"
+    path.write_text(code, encoding="utf-8")
+    return path
+
 FAULTS = [
     ("rate_limit", {"retry_after": "seconds", "value": 0}),
     ("server_error", {"status": 503, "body": "json"}),
@@ -273,19 +286,24 @@ FIGURES: dict[str, int] = {"examples": 0, "runs": 0, "events": 0, "faults": 0, "
 
 @settings(max_examples=E2E_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schedule=st.lists(steps, min_size=3, max_size=14), max_fetch=st.sampled_from([3, 25, 200]),
-       look_back=st.sampled_from([0, 5]), seed=st.integers(0, 2**16))
+       look_back=st.sampled_from([0, 5]), seed=st.integers(0, 2**16), upgrade=st.booleans())
 def test_exactly_once_over_generated_schedules(make_simulator: Callable[..., Simulator], tmp_path_factory: Any,
                                                schedule: list[tuple[Any, ...]], max_fetch: int, look_back: int,
-                                               seed: int) -> None:
+                                               seed: int, upgrade: bool) -> None:
     """Ties, bursts, late events, status changes and faults in any order: every event that stayed New and arrived
-    late by at most the look-back becomes exactly one incident; none becomes two."""
+    late by at most the look-back becomes exactly one incident; none becomes two. With `upgrade`, release 1.0.0
+    makes the fetches of the schedule's first half and this version goes on from its last run of version 1."""
     sim = make_simulator(seed=seed, clock=a_day_ago())
-    instance = new_instance(sim, tmp_path_factory.mktemp("e2e"), max_fetch=str(max_fetch), look_back=str(look_back),
-                            request_timeout="2")
+    folder = tmp_path_factory.mktemp("e2e")
+    instance = new_instance(sim, folder, max_fetch=str(max_fetch), look_back=str(look_back), request_timeout="2")
+    if upgrade:
+        instance.integration = release_1_0_0(folder)
     lateness: dict[str, float] = {}
     changed: set[str] = set()
     faults = 0
-    for step in schedule:
+    for number, step in enumerate(schedule):
+        if number == len(schedule) // 2:
+            instance.integration = None  # the upgrade
         if step[0] == "add":
             _, count, tie, late = step
             at = ago(sim, late)

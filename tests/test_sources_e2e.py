@@ -17,7 +17,7 @@ import EventFetcher as ef
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fetch_e2e import RUN_TIMEOUT, Instance, a_day_ago, ago
+from test_fetch_e2e import RUN_TIMEOUT, Instance, a_day_ago, ago, release_1_0_0
 
 import demisto_mock
 from simulator import SimConfig, Simulator, format_time
@@ -155,10 +155,7 @@ def test_each_source_previews_and_tests_its_configuration(make_simulator: Callab
 def test_an_instance_upgraded_from_1_0_0_goes_on_without_refetching_or_skipping(
         make_simulator: Callable[..., Simulator], tmp_path: Path) -> None:
     """1.0.0 fetches part of a backlog and leaves its last run of version 1; this version goes on from it."""
-    old_code = subprocess.run(["git", "show", "265bebc:Packs/EventFetcher/Integrations/EventFetcher/EventFetcher.py"],
-                              capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    old_integration = tmp_path / "EventFetcher_1_0_0.py"
-    old_integration.write_text(old_code, encoding="utf-8")
+    old_integration = release_1_0_0(tmp_path)
     sim = make_simulator(seed=9, clock=a_day_ago())
     instance = source_instance(sim, "event_source", tmp_path, max_fetch="40")
     tie = sim.add_events(70, at=ago(sim, 900))
