@@ -130,6 +130,19 @@ def test_a_tie_larger_than_max_fetch_on_a_source_read_whole_drains_while_its_clo
     assert sorted(instance.incident_ids()) == sorted(sim.dialects.item_id(dialect, e["id"]) for e in tie)
 
 
+@pytest.mark.parametrize("dialect", ["graph", "custom"])
+def test_after_a_tie_the_next_item_comes_in_the_next_run_not_one_later(
+        make_simulator: Callable[..., Simulator], tmp_path: Path, dialect: str) -> None:
+    """A narrow window that held only the tie's rest is followed by one that reaches the newer item at once."""
+    sim = make_simulator(seed=3, clock=a_day_ago())
+    tie = sim.add_events(6, at=ago(sim, 0.5))
+    sim.advance(1)
+    newer = sim.add_event(ago(sim, 0))
+    instance = source_instance(sim, dialect, tmp_path, max_fetch="3", look_back="0")
+    assert [instance.fetch_ok() for _ in range(3)] == [3, 3, 1]
+    assert sorted(instance.incident_ids()) == sorted(sim.dialects.item_id(dialect, e["id"]) for e in [*tie, newer])
+
+
 @pytest.mark.parametrize("dialect", DIALECT_NAMES)
 def test_each_source_previews_and_tests_its_configuration(make_simulator: Callable[..., Simulator], tmp_path: Path,
                                                           dialect: str) -> None:

@@ -1567,6 +1567,10 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
         return FetchOutcome([], dump_state(state), "fetch figures: items_read=0 incidents=0 waiting=1")
     fetch = fetch_oldest_first if settings.source.order == "ascending" else fetch_window_whole
     fetched = fetch(client, settings, state, window, now)
+    if fetched.read_whole and not fetched.run.new_items and state.span is not None and fetched.span is None:
+        # a span that found nothing new is dropped; the rest is read now rather than a run later
+        state = fetched.run.next_state(True, None)
+        fetched = fetch(client, settings, state, plan_window(state, settings.look_back, settings.source, now), now)
     run, readings = fetched.run, fetched.readings
     log_skipped(run, readings, settings.source)
     if fetched.stopped_by is not None:
