@@ -378,4 +378,66 @@ def test_pack_zip_holds_the_integration_incident_types_classifier_and_mapper(pac
     assert integration["defaultmapperin"] == json.loads(pack_zip.read(
         "Classifiers/classifier-mapper-incoming-EventFetcher.json"))["id"]
     assert {json.loads(pack_zip.read(name))["id"] for name in type_files} == set(TYPE_OF_PROFILE.values())
-    assert json.loads(pack_zip.read("pack_metadata.json"))["currentVersion"] == "1.0.0"
+    assert json.loads(pack_zip.read("pack_metadata.json"))["currentVersion"] == "1.1.0"
+    assert "ReleaseNotes/1_1_0.md" in names
+
+
+# --- the release ----------------------------------------------------------------------------------
+
+RELEASE_NOTES = PACK / "ReleaseNotes"
+VERSION_1_0_0 = "265bebc"  # the last commit of the pack at 1.0.0 (tests/test_sources_e2e.py upgrades from it)
+# The SDK's release-notes header checks that `make validate` cannot run: they look only at release notes that git
+# reports as changed (Config/validation_config.toml). Here they look at this pack as it stands.
+RN_HEADER_CHECKS = """
+import json, sys
+from pathlib import Path
+from demisto_sdk.commands.content_graph.objects.base_content import BaseContent
+from demisto_sdk.commands.validate.validators.RN_validators import (
+    RN113_is_valid_content_type_header as rn113, RN114_validate_release_notes_header as rn114,
+    RN115_is_valid_rn_headers_format as rn115, RN116_first_level_header_missing as rn116)
+pack = BaseContent.from_path(Path(sys.argv[1]))
+validators = (rn113.IsValidContentTypeHeaderValidator(), rn114.ReleaseNoteHeaderValidator(),
+              rn115.IsValidRnHeadersFormatValidator(), rn116.FirstLevelHeaderMissingValidator())
+findings = {v.error_code: [r.message for r in v.obtain_invalid_content_items([pack])] for v in validators}
+print(json.dumps({"file": str(pack.release_note.file_path), "findings": findings,
+                  "headers": rn114.ReleaseNoteHeaderValidator().extract_rn_headers(pack.release_note.file_content)}))
+"""
+
+
+def test_the_version_has_release_notes_in_the_content_repositorys_format() -> None:
+    version = json.loads((PACK / "pack_metadata.json").read_text(encoding="utf-8"))["currentVersion"]
+    notes = RELEASE_NOTES / f"{version.replace('.', '_')}.md"
+    assert notes.exists(), f"no release notes for {version}"
+    env = {**os.environ, "DEMISTO_SDK_IGNORE_CONTENT_WARNING": "1"}
+    result = subprocess.run([sys.executable, "-c", RN_HEADER_CHECKS, str(PACK.relative_to(ROOT))], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=SDK_TIMEOUT_SECONDS, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(report["file"]).name == notes.name
+    assert report["findings"] == {"RN113": [], "RN114": [], "RN115": [], "RN116": []}
+    assert report["headers"] == {
+        "Classifiers": [json.loads(CLASSIFIER.read_text(encoding="utf-8"))["name"]],
+        "Incident Types": [name for name in TYPE_OF_PROFILE.values() if name != "Event Source Event"],
+        "Integrations": ["EventFetcher"],
+        "Mappers": [json.loads(MAPPER.read_text(encoding="utf-8"))["name"]],
+    }
+
+
+def test_the_release_notes_name_every_parameter_and_output_new_since_1_0_0() -> None:
+    old = yaml.safe_load(subprocess.run(
+        ["git", "show", f"{VERSION_1_0_0}:{SOURCE_YML.relative_to(ROOT)}"], cwd=ROOT, capture_output=True,
+        text=True, check=True).stdout)
+    new = load_yaml(SOURCE_YML)
+    notes = (RELEASE_NOTES / "1_1_0.md").read_text(encoding="utf-8")
+    old_params = {param["name"] for param in old["configuration"]}
+    for param in new["configuration"]:
+        if param["name"] not in old_params:
+            assert f"*{param['display']}*" in notes, f"the new parameter {param['display']} is not in the notes"
+    outputs = {command["name"]: {o["contextPath"] for o in command["outputs"]} for command in new["script"]["commands"]}
+    for command in old["script"]["commands"]:
+        before, after = {o["contextPath"] for o in command["outputs"]}, outputs[command["name"]]
+        for path in before ^ after:
+            assert f"*{path}*" in notes, f"{path} of {command['name']} changed but is not in the notes"
+        if before - after:  # an output taken away: playbooks reading it break, and the SDK wants that said
+            notice = json.loads((RELEASE_NOTES / "1_1_0.json").read_text(encoding="utf-8"))
+            assert notice["breakingChanges"] is True
+            assert all(f"*{path}*" in notice["breakingChangesNotes"] for path in before - after)
