@@ -290,7 +290,7 @@ def expected_fields(dialect: str, item_id: str) -> dict[str, Any]:
             "External ID": item_id, "details": description, "Categories": "InitialAccess", "Technique ID": ["T1110"],
             "External Link": StartsWith(f"https://security.microsoft.com/alerts/{item_id}?tid="),
             "Hostnames": ["vpn-gw-2"],
-            "Detected IPs": ["203.0.113.7"], "Users": ["alice@corp.example.com"],
+            "Detected IPs": ["203.0.113.7"], "Users": ["alice"],
         },
         "okta": {
             "External ID": item_id, "details": "user.session.start", "Event Type": "user.session.start",
