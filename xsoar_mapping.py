@@ -150,11 +150,11 @@ class PackMapping:
                 return branch.key
         return self.last_key
 
-    def incident_type(self, incident: Mapping[str, Any]) -> str:
-        """The classifier's type for the item when its key has one, else the type the instance set (or none)."""
+    def incident_type(self, incident: Mapping[str, Any], instance_type: str = "") -> str:
+        """The classifier's type for the item when its key has one, else the instance's Incident type (or none)."""
         key = self.classification_key(json.loads(incident["rawJSON"]))
         classified = self.classifier.get("keyTypeMap", {}).get(key)
-        return classified or str(incident.get("type") or self.classifier.get("defaultIncidentType") or "")
+        return classified or instance_type or str(self.classifier.get("defaultIncidentType") or "")
 
     def fields(self, incident_type: str, item: Any) -> dict[str, Any]:
         """The fields the mapper fills for an item of that type, by field name; a path that finds nothing (or an empty
@@ -163,7 +163,7 @@ class PackMapping:
         mapped = {name: read_path(item, rule["simple"]) for name, rule in rules.items()}
         return {name: value for name, value in mapped.items() if value not in (None, "", [])}
 
-    def land(self, incident: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """(incident type, mapped fields) of a fetched incident."""
-        incident_type = self.incident_type(incident)
+    def land(self, incident: Mapping[str, Any], instance_type: str = "") -> tuple[str, dict[str, Any]]:
+        """(incident type, mapped fields) of a fetched incident, on an instance whose Incident type is given."""
+        incident_type = self.incident_type(incident, instance_type)
         return incident_type, self.fields(incident_type, json.loads(incident["rawJSON"]))

@@ -68,14 +68,14 @@ def field_text(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def show_incidents(incidents: list[dict[str, Any]], pack: PackMapping) -> None:
+def show_incidents(incidents: list[dict[str, Any]], pack: PackMapping, instance_type: str) -> None:
     """A few of a cycle's incidents as a small table, the oldest first as they were created, each with the incident
     type the classifier picks and the fields the incoming mapper fills, as the incident lands on the server."""
     for incident in incidents[:SHOWN_PER_CYCLE]:
         severity = SEVERITY_NAMES.get(incident.get("severity", 0), "?")
         shown_id = shorten(incident["dbotMirrorId"], SHOWN_ID_WIDTH)
         print(f"    {incident['occurred']}  {severity:<8}  {shown_id:<{SHOWN_ID_WIDTH}}  {incident['name'][:60]}")
-        incident_type, fields = pack.land(incident)
+        incident_type, fields = pack.land(incident, instance_type)
         mapped = "; ".join(f"{name}: {shorten(field_text(value), SHOWN_VALUE_WIDTH)}"
                            for name, value in fields.items() if name != "dbotMirrorId")
         print(f"      [{incident_type or 'no type: unclassified, and the instance sets none'}] {mapped}")
@@ -83,12 +83,12 @@ def show_incidents(incidents: list[dict[str, Any]], pack: PackMapping) -> None:
         print(f"    ... and {len(incidents) - SHOWN_PER_CYCLE} more")
 
 
-def show_landing(incidents: list[dict[str, Any]], pack: PackMapping) -> None:
+def show_landing(incidents: list[dict[str, Any]], pack: PackMapping, instance_type: str) -> None:
     """How the whole inbox lands: how many incidents of each type, and how often each field was filled."""
     types: dict[str, int] = {}
     filled: dict[str, dict[str, int]] = {}
     for incident in incidents:
-        incident_type, fields = pack.land(incident)
+        incident_type, fields = pack.land(incident, instance_type)
         types[incident_type] = types.get(incident_type, 0) + 1
         counts = filled.setdefault(incident_type, {})
         for name in fields:
@@ -107,11 +107,12 @@ def fetch_on_schedule(params: Path, folder: Path, cycles: int, every: float,
     inbox, state = folder / "inbox.jsonl", folder / "state.json"
     shown = len(read_inbox(inbox))
     pack = PackMapping.load()
+    instance_type = str(json.loads(params.read_text(encoding="utf-8")).get("incidentType") or "")
 
     def show_new_incidents(record: demisto_mock.CycleRecord) -> None:
         nonlocal shown
         incidents = read_inbox(inbox)
-        show_incidents(incidents[shown:], pack)
+        show_incidents(incidents[shown:], pack, instance_type)
         shown = len(incidents)
         if between_cycles is not None:
             between_cycles(record.cycle)
@@ -119,7 +120,7 @@ def fetch_on_schedule(params: Path, folder: Path, cycles: int, every: float,
     records = demisto_mock.run_schedule(params=params, integration=UNIFIED, state=state, inbox=inbox, cycles=cycles,
                                         every=every, process="reused", debug=True, err=io.StringIO(),
                                         on_record=show_new_incidents)
-    show_landing(read_inbox(inbox), pack)
+    show_landing(read_inbox(inbox), pack, instance_type)
     print(f"inbox: {shown_path(inbox)}  state: {shown_path(state)}")
     return records
 
@@ -188,7 +189,8 @@ def run_against_simulator(source: str, cycles: int, every: float) -> int:
         params: dict[str, Any] = {**instance_params(simulator, source), "isFetch": True, "first_fetch": first_fetch,
                                   "max_fetch": "200", "look_back": "5"}
         if source != "custom":
-            # what a new instance holds until the user changes it; the classifier gives each API's items their type
+            # what a new instance holds until the user changes it; the classifier gives each API's items their type,
+            # and a Custom source's items take the instance's
             params["incidentType"] = "Event Source Event"
         params_path = folder / "params.json"
         params_path.write_text(json.dumps(params, indent=2), encoding="utf-8")

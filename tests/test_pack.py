@@ -252,7 +252,7 @@ def test_mapper_fills_the_incident_fields_from_an_event() -> None:
         "source": {"host": "vpn-gw-2", "ip": "203.0.113.7"}, "tags": ["vpn", "brute-force"],
         "user": {"name": "alice", "domain": "CORP"}, "mitre": {"tactic": "Credential Access", "techniques": ["T1110"]},
     }
-    incident_type, fields = PackMapping.load().land({"rawJSON": json.dumps(event), "type": "Event Source Event"})
+    incident_type, fields = PackMapping.load().land({"rawJSON": json.dumps(event)})
     assert incident_type == "Event Source Event"
     assert fields == {
         "Event Type": "Authentication",
@@ -324,7 +324,8 @@ def test_an_item_of_each_api_lands_as_its_incident_type_with_its_fields(
     item_id = sim.dialects.item_id(dialect, "evt-000001") if dialect != "event_source" else "evt-000001"
     assert incident["dbotMirrorId"] == item_id
     pack = PackMapping.load()
-    incident_type, fields = pack.land(incident)
+    assert "type" not in incident  # left to the classifier, then the instance's Incident type
+    incident_type, fields = pack.land(incident, params["incidentType"])
     if dialect == "custom":
         assert (incident_type, pack.classification_key(json.loads(incident["rawJSON"]))) == ("Event Source Event",
                                                                                               "Custom")

@@ -571,7 +571,6 @@ class Settings:
     max_fetch: int
     look_back: timedelta
     severities: frozenset[float]  # incident levels to fetch; empty: any severity
-    incident_type: str
     request_timeout: float
     fetch_time_limit: float
 
@@ -696,7 +695,6 @@ def parse_settings(params: dict[str, Any], now: datetime) -> Settings:
                             "Maximum number of incidents per fetch", 1, MAX_FETCH_LIMIT),
         look_back=look_back,
         severities=parse_severities(params.get("severity"), "Severities to fetch"),
-        incident_type=str(params.get("incidentType") or "").strip(),
         request_timeout=parse_int(params.get("request_timeout"), "Request timeout (seconds)", 1,
                                   MAX_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
         fetch_time_limit=parse_int(params.get("fetch_time_limit"), "Fetch time limit (seconds)", 10,
@@ -1377,19 +1375,32 @@ def item_name(item: Item, source: Source) -> str:
     return f"{source.subject.removeprefix('The ')} item {item.position.item_id}"
 
 
-def item_to_incident(item: Item, source: Source, incident_type: str) -> dict[str, Any]:
+def text_of(value: Any) -> str:
+    """A details value as text: a string as it is; a rich-text document (Jira's Atlassian Document Format) as the
+    text of its nodes, a paragraph a line."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            return value["text"]
+        parts = [text_of(child) for child in value.get("content") or [] if isinstance(value.get("content"), list)]
+        return ("\n" if value.get("type") in ("doc", "bulletList", "orderedList") else "").join(
+            part for part in parts if part)
+    return ""
+
+
+def item_to_incident(item: Item, source: Source) -> dict[str, Any]:
+    """The incident of an item. Its type is left to the server: the pack's classifier picks one per API, and the
+    instance's Incident type applies otherwise."""
     details = read_path(item.raw, source.details_path) if source.details_path else None
-    incident: dict[str, Any] = {
+    return {
         "name": item_name(item, source),
         "occurred": format_time(item.position.created),
         "rawJSON": json.dumps(item.raw),
         "severity": item.severity,
         "dbotMirrorId": item.position.item_id,
-        "details": details if isinstance(details, str) else "",
+        "details": text_of(details),
     }
-    if incident_type:
-        incident["type"] = incident_type
-    return incident
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1577,7 +1588,7 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
         demisto.info(f"Fetch stopped early and delivers the {len(run.new_items)} incidents read so far: "
                      f"{fetched.stopped_by}")
     next_state = run.next_state(fetched.read_whole, fetched.span)
-    incidents = [item_to_incident(item, settings.source, settings.incident_type) for item in run.new_items]
+    incidents = [item_to_incident(item, settings.source) for item in run.new_items]
     lag = (run.newest_read - next_state.watermark).total_seconds() if run.newest_read else 0.0
     figures = (f"fetch figures: items_read={sum(len(r.items) for r in readings)} incidents={len(incidents)} "
                f"duplicates={run.already_delivered} behind_floor={run.behind_floor} "

@@ -215,6 +215,14 @@ def test_the_query_template_encodes_after_substitution_repeats_keys_and_drops_an
     assert prepared.url.endswith("?statuses%5B%5D=x+y&statuses%5B%5D=acknowledged&q=a+%3C%26%3E")
 
 
+def test_rich_text_details_become_their_text_a_paragraph_a_line() -> None:
+    document = {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Disk "}, {"type": "text", "text": "full"}]},
+        {"type": "paragraph", "content": [{"type": "text", "text": "on db-01."}]}]}
+    assert ef.text_of(document) == "Disk full\non db-01."
+    assert ef.text_of("plain") == "plain" and ef.text_of(None) == "" and ef.text_of(7) == ""
+
+
 @pytest.mark.parametrize(("text", "level"), [("P1", 4), ("p2", 3), (" P5 ", 0.5), ("high", 3), ("Critical", 4),
                                              ("informational", 0.5), ("2", 2), ("odd", 0), (None, 0), ({"x": 1}, 0)])
 def test_severity_goes_through_the_map_then_level_names_and_numbers(text: Any, level: float) -> None:
@@ -1064,7 +1072,7 @@ def test_fetch_turns_events_into_incidents_and_saves_state_last(requests_mock: A
     first, second, third = demisto.incidents_created
     assert first == {"name": "Suspicious login evt-1", "occurred": "2026-11-26T06:00:00.123Z",
                      "rawJSON": json.dumps(events[0]), "severity": 3, "dbotMirrorId": "evt-1",
-                     "details": "Five failed logins followed by a success.", "type": "Event Source"}
+                     "details": "Five failed logins followed by a success."}  # the type is the classifier's
     assert (second["name"], second["severity"], second["details"]) == ("Event Source item evt-2", 0, "")
     assert (third["name"], third["severity"]) == ("Event Source item evt-3", 4)
     assert demisto.last_run["watermark"] == "2026-11-26T06:00:00.123Z"
