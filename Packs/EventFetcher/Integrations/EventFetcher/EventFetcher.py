@@ -731,11 +731,15 @@ def http_date(header: str | None) -> datetime | None:
 
 
 def rate_limit_wait(headers: Any, now: datetime) -> float | None:
-    """How long a 429 asks to wait: Retry-After, or a reset time in epoch seconds (Okta's X-Rate-Limit-Reset)."""
+    """How long a 429 asks to wait: Retry-After, a reset time in epoch seconds (Okta's X-Rate-Limit-Reset,
+    ServiceNow's X-RateLimit-Reset), or the seconds left until the limit resets (PagerDuty's ratelimit-reset)."""
     told = retry_after_seconds(headers.get("Retry-After"), now)
     reset = str(headers.get("X-Rate-Limit-Reset") or headers.get("X-RateLimit-Reset") or "").strip()
     if told is None and is_ascii_number(reset) and len(reset) < 12:
         told = max(0.0, int(reset) - now.timestamp())
+    seconds_left = str(headers.get("RateLimit-Reset") or "").strip()
+    if told is None and is_ascii_number(seconds_left) and len(seconds_left) < 12:
+        told = float(seconds_left)
     return told
 
 
