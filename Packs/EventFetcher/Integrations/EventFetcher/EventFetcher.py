@@ -103,8 +103,8 @@ PROFILES: dict[str, dict[str, str]] = {
         "details_path": "description", "severity_path": "severity", "status_path": "status",
         "severity_map": "unknownFutureValue=unknown",
         "status": "new",
-        "order": "descending", "pagination": "next_url", "next_path": "[@odata.nextLink]",
-        "page_size": "2000",
+        "order": "unordered", "pagination": "next_url", "next_path": "[@odata.nextLink]",
+        "page_size": "1000",
     },
     "Okta System Log": {
         "label": "Okta",
@@ -139,14 +139,14 @@ PROFILES: dict[str, dict[str, str]] = {
         "auth_type": "header",
         "auth_header": "Authorization: Token token={password}\nAccept: application/vnd.pagerduty+json;version=2",
         "endpoint": "/incidents",
-        "query": "since={start}&until={end}&statuses[]={status}&sort_by=created_at:asc&limit={limit}",
+        "query": "since={start}&until={end}&time_zone=UTC&statuses[]={status}&sort_by=created_at:asc&limit={limit}",
         "time_format": "iso",
         "items_path": "incidents", "id_path": "id", "time_path": "created_at", "name_path": "title",
         "details_path": "description", "severity_path": "urgency", "status_path": "status",
         "severity_map": "high=high,low=low",
         "status": "triggered",
         "order": "ascending", "pagination": "offset", "page_param": "offset", "more_path": "more",
-        "page_size": "100",
+        "page_size": "100", "window": "43200",
     },
     "Jira issues": {
         "label": "Jira",
@@ -162,7 +162,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "status": "To Do",
         "order": "ascending", "pagination": "cursor", "next_path": "nextPageToken", "page_param": "nextPageToken",
         "more_path": "!isLast",
-        "page_size": "100",
+        "page_size": "100", "settle": "60",
     },
     CUSTOM: {"label": "the source"},
 }
@@ -726,11 +726,15 @@ def http_date(header: str | None) -> datetime | None:
 
 
 def rate_limit_wait(headers: Any, now: datetime) -> float | None:
-    """How long a 429 asks to wait: Retry-After, or a reset time in epoch seconds (Okta's X-Rate-Limit-Reset)."""
+    """How long a 429 asks to wait: Retry-After, a reset time in epoch seconds (Okta's X-Rate-Limit-Reset,
+    ServiceNow's X-RateLimit-Reset), or the seconds left until the limit resets (PagerDuty's ratelimit-reset)."""
     told = retry_after_seconds(headers.get("Retry-After"), now)
     reset = str(headers.get("X-Rate-Limit-Reset") or headers.get("X-RateLimit-Reset") or "").strip()
     if told is None and is_ascii_number(reset) and len(reset) < 12:
         told = max(0.0, int(reset) - now.timestamp())
+    seconds_left = str(headers.get("RateLimit-Reset") or "").strip()
+    if told is None and is_ascii_number(seconds_left) and len(seconds_left) < 12:
+        told = float(seconds_left)
     return told
 
 

@@ -903,6 +903,24 @@ def test_429_honours_retry_after_as_an_http_date_and_a_reset_time() -> None:
     assert ef.rate_limit_wait({"X-Rate-Limit-Reset": reset}, when - timedelta(seconds=20)) == 20.0
 
 
+def test_429_honours_pagerduty_ratelimit_reset_as_seconds_to_wait(requests_mock: Any) -> None:
+    """PagerDuty signals a 429 with ratelimit-reset, the seconds until the limit resets, and no Retry-After."""
+    settings_ = replace(ef.parse_settings(base_params(), T0), fetch_time_limit=600)
+    limited = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "9"}
+    requests_mock.get(EVENTS_URL, [{"status_code": 429, "json": {"error": {"message": "Rate Limit Exceeded"}},
+                                    "headers": limited}, page([event("a", at(1))])])
+    sleep = RecordedSleep()
+    assert listing(make_client(settings_, sleep), settings_) == [[event("a", at(1))]]
+    assert sleep.waits == [9.0]
+    when = datetime(2026, 11, 26, 6, 0, 30, tzinfo=UTC)
+    headers = requests.structures.CaseInsensitiveDict(
+        {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "7"})
+    assert ef.rate_limit_wait(headers, when) == 7.0
+    both = requests.structures.CaseInsensitiveDict({"Retry-After": "3", "ratelimit-reset": "7"})
+    assert ef.rate_limit_wait(both, when) == 3.0  # Retry-After, where an API sends it, comes first
+    assert ef.rate_limit_wait(requests.structures.CaseInsensitiveDict({"ratelimit-reset": "soon"}), when) is None
+
+
 @pytest.mark.parametrize("fault", [
     {"status_code": 500, "json": {"error": "boom"}},
     {"status_code": 502, "text": "<html>bad gateway</html>", "headers": {"Content-Type": "text/html"}},
