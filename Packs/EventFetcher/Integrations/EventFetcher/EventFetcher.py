@@ -3,8 +3,8 @@
 A profile (the Event Source, Microsoft Graph security alerts, Okta, ServiceNow, PagerDuty, Jira) or the
 instance's own Custom values say how to ask the API for its items and how to read them.
 
-Read top to bottom: constants, profiles and parameters; the API client (auth, requests, paging); the pure
-fetch logic; incident conversion; commands; main().
+Read top to bottom: constants; profiles and parameters (errors, times, paths, parsing into Settings); the API
+client (auth, requests with retries, paging); the pure fetch logic; incident conversion; commands; main().
 """
 
 import json
@@ -72,8 +72,9 @@ NAMED_TIME_FORMATS = ("iso", "iso_seconds", "epoch_seconds", "epoch_millis")
 PLACEHOLDERS = ("start", "end", "limit", "status", "severity")
 
 # ---------------------------------------------------------------------------------------------
-# Profiles: the values of the Connect and Collect parameters for each API, as plain data.
-# A parameter the user fills in wins over its profile value; `Custom` has no values of its own.
+# Profiles and parameters. A profile is the values of the Connect and Collect parameters for one
+# API, as plain data; a parameter the user fills in wins over its profile value, and `Custom` has
+# none of its own. Every parameter is parsed and validated once, into Settings.
 # ---------------------------------------------------------------------------------------------
 
 CUSTOM = "Custom"
