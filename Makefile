@@ -55,7 +55,8 @@ test: lint validate
 run: $(STAMP)
 	$(BIN)/python -m simulator.demo $(if $(PARAMS),--params $(PARAMS)) $(if $(SOURCE),--source $(SOURCE))
 
-# Not part of `make test`: what a fetch run costs, side by side with the naive fetch (bench/results/latest.json).
+# Not part of `make test`: what a fetch run costs on every source, the Event Source and each API dialect side by
+# side, against the fewest reads each API allows (bench/results/latest.json).
 .PHONY: bench
 
 bench: $(STAMP)

@@ -5,15 +5,12 @@ Nothing here measures; `run_bench.py` does. Everything random is seeded.
 
 from __future__ import annotations
 
-import bisect
 import json
-import math
 import multiprocessing
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -29,7 +26,6 @@ for folder in (ROOT, BENCH_DIR):
 from simulator import ManualClock, SimConfig, Simulator  # noqa: E402  (needs ROOT on sys.path first)
 from simulator.clock import format_ms, to_ms  # noqa: E402
 
-API_PAGE_SIZE = 500  # the most events the API returns in one page
 NAIVE_PAGE_SIZE = 100  # the API's default page size, which the naive fetch gets since it asks for no limit
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # the benchmark's "now" wherever the clock is simulated
 MINUTE_MS = 60_000
@@ -43,11 +39,6 @@ _KINDS = [
 ]
 _SEVERITIES = ["low", "medium", "high", "critical"]
 _SEVERITY_WEIGHTS = [40, 35, 18, 7]
-
-
-def minimum_pages(events: int, page_size: int = API_PAGE_SIZE) -> int:
-    """Pages the API needs to list `events` events: a listing is at least one request, even when empty."""
-    return max(1, math.ceil(events / page_size))
 
 
 def parse_api_time_ms(text: str) -> int:
@@ -106,7 +97,6 @@ class PlannedWorld:
         for item in self.plan:
             self.sim.add_event(format_ms(item.created_ms), id=item.event_id,
                                delay_seconds=(item.visible_ms - item.created_ms) / 1000, **event_fields(rng))
-        self.keys = [item.key for item in self.plan]
         self.last_visible_ms = max((item.visible_ms for item in self.plan), default=to_ms(start))
 
     def __enter__(self) -> PlannedWorld:
@@ -115,23 +105,6 @@ class PlannedWorld:
 
     def __exit__(self, *exc: object) -> None:
         self.sim.stop()
-
-    def requests_served(self) -> int:
-        return int(self.sim.stats()["requests_total"])
-
-    def events_to_read(self, since_ms: int, now_ms: int, last_taken: tuple[int, str] | None) -> int:
-        """Visible events a listing from `since_ms` (inclusive) must read: up to `last_taken` when the run
-        stopped at its limit, otherwise to the end of the listing."""
-        count = 0
-        for item in self.plan[bisect.bisect_left(self.keys, (since_ms, "")):]:
-            if item.created_ms > now_ms:
-                break
-            if item.visible_ms > now_ms:
-                continue
-            count += 1
-            if last_taken is not None and item.key == last_taken:
-                break
-        return count
 
     def visible_ids(self, now_ms: int) -> set[str]:
         return {item.event_id for item in self.plan if item.visible_ms <= now_ms}
@@ -176,36 +149,81 @@ def event_fields(rng: random.Random) -> dict[str, Any]:
 # A simulator in another process, so that its CPU is not counted as the client's
 # ---------------------------------------------------------------------------------------------------------
 
+EVENT_SOURCE = "event_source"  # the Event Source API itself, beside the dialects of simulator/dialects
+
+
+def source_truth(sim: Simulator, source: str) -> list[tuple[int, str, int]]:
+    """(created ms, id as the source shows it, visible-from ms) of every stored event, in store order."""
+    rows = []
+    for truth in sim.truth():
+        store_id = truth.id
+        item_id = store_id if source == EVENT_SOURCE else sim.dialects.item_id(source, store_id)
+        rows.append((to_ms(truth.created_time), item_id, to_ms(truth.visible_at)))
+    return rows
+
 
 def _serve(config: dict[str, Any], seed: int, start: datetime, connection: Connection) -> None:
     sim = Simulator(SimConfig(**config), seed=seed, clock=ManualClock(start)).start()
     try:
         connection.send((sim.url, sim.api_key))
-        connection.recv()  # any message, or the benchmark closing its end, stops the server
+        while True:  # commands until "stop" or the benchmark closing its end
+            command, argument = connection.recv()
+            if command == "stop":
+                break
+            if command == "params":
+                connection.send(sim.dialects.instance_params(argument))
+            elif command == "truth":
+                connection.send(source_truth(sim, argument))
+            elif command == "stats":
+                connection.send(sim.stats())
+            else:
+                connection.send(None)
     except EOFError:
         pass
     finally:
         sim.stop()
 
 
-@contextmanager
-def simulator_process(config: dict[str, Any], seed: int, start: datetime) -> Iterator[tuple[str, str]]:
-    """(url, api_key) of a simulator serving from a separate process for the duration of the block."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve, args=(config, seed, start, theirs), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(120):
+class SimulatorProcess:
+    """A simulator serving from a separate process (ManualClock at `start`), asked over a pipe for the instance
+    parameters of a source, its ground truth and its request counters."""
+
+    def __init__(self, config: dict[str, Any], seed: int, start: datetime) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(config, seed, start, theirs), daemon=True)
+        self._process.start()
+        if not self._connection.poll(120):
+            self.close()
             raise RuntimeError("the simulator process did not start")
-        yield ours.recv()
-    finally:
+        self.url, self.api_key = self._connection.recv()
+
+    def _ask(self, command: str, argument: Any = None) -> Any:
+        self._connection.send((command, argument))
+        return self._connection.recv()
+
+    def instance_params(self, source: str) -> dict[str, Any]:
+        return dict(self._ask("params", source))
+
+    def truth(self, source: str) -> list[tuple[int, str, int]]:
+        return list(self._ask("truth", source))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._ask("stats"))
+
+    def close(self) -> None:
         with suppress(OSError):
-            ours.send("stop")
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+            self._connection.send(("stop", None))
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+
+    def __enter__(self) -> SimulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,10 +247,6 @@ def run_child(command: list[str], output: Path) -> ChildUsage:
     usage = json.loads(done.stdout)
     return ChildUsage(usage["exit_code"], usage["wall_seconds"], usage["cpu_seconds"], usage["max_rss_kib"],
                       output.read_text(encoding="utf-8", errors="replace"))
-
-
-def minutes_between(earlier_ms: int, later_ms: int) -> float:
-    return (later_ms - earlier_ms) / MINUTE_MS
 
 
 def at_minute(start: datetime, minute: int) -> datetime:
