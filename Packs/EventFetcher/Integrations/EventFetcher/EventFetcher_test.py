@@ -749,6 +749,21 @@ def test_an_item_that_leaves_the_filter_mid_listing_shifts_offsets_yet_none_is_m
     assert "readings=3" in outcome.figures
 
 
+def test_an_empty_last_page_can_hide_the_item_that_slid_back_so_it_still_calls_for_another_reading() -> None:
+    """Three items, pages of two: b leaves after page 1, c slides onto page 1's last place, and page 2 at offset 2
+    comes back empty. The listing looks complete, yet c was never served."""
+    clock = at(600)
+    events = [ModelEvent("a", at(1), at(1), None), ModelEvent("b", at(2), at(2), clock + timedelta(seconds=5)),
+              ModelEvent("c", at(3), at(3), None)]
+    scenario = {"page_size": 2, "page_gap": 10, "bounds": (True, False)}
+    settings_ = ef.parse_settings(custom_params(pagination="offset", page_param="offset", status="", look_back="0",
+                                                first_fetch=ef.format_time(T0)), clock)
+    api = ModelAPI(events, settings_.source, scenario)
+    api.clock = clock
+    outcome = ef.fetch_incidents(api, settings_, {}, clock)  # type: ignore[arg-type]
+    assert sorted(json.loads(incident["rawJSON"])["alert_id"] for incident in outcome.incidents) == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize("order", ["ascending", "descending", "unordered"])
 def test_a_backlog_on_any_order_drains_oldest_first_in_about_the_fewest_runs(order: str) -> None:
     rng = random.Random(7)
