@@ -280,6 +280,50 @@ steps = st.one_of(
     st.tuples(st.just("status"), st.sampled_from(["In Progress", "Closed"])),
 )
 
+@dataclass
+class Played:
+    """What a schedule did to the simulator."""
+
+    lateness: dict[str, float] = field(default_factory=dict)  # each added event's id: how late it came, in seconds
+    changed: set[str] = field(default_factory=set)  # events whose status left New
+    faults: int = 0
+
+
+def play(schedule: list[tuple[Any, ...]], sim: Simulator, fetch: Callable[[], Any], *, seed: int,
+         faults: list[tuple[str, dict[str, Any]]] = FAULTS, endpoint: str | None = None,
+         fetched_ids: Callable[[], list[str]] = list, before_step: Callable[[int], None] | None = None) -> Played:
+    """Runs a generated schedule of steps: add (a tie or a spread, late by some seconds), advance, fetch, fault,
+    status (an event already fetched leaves New) and churn (any added event leaves New, fetched or not)."""
+    played = Played()
+    for number, step in enumerate(schedule):
+        if before_step is not None:
+            before_step(number)
+        if step[0] == "add":
+            _, count, tie, late = step
+            at = ago(sim, late)
+            added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
+            played.lateness.update({event["id"]: late for event in added})
+        elif step[0] == "advance":
+            sim.advance(step[1])
+        elif step[0] == "fetch":
+            fetch()
+        elif step[0] == "fault":
+            kind, options = faults[step[1]]
+            sim.inject(kind, count=step[2], **({"endpoint": endpoint} if endpoint else {}), **options)
+            played.faults += step[2]
+        elif step[0] == "status" and fetched_ids():
+            fetched = fetched_ids()[seed % len(fetched_ids())]
+            sim.set_status(fetched, step[1])  # after it was fetched: must not matter
+            played.changed.add(fetched)
+        elif step[0] == "churn" and played.lateness:
+            store_ids = sorted(played.lateness)
+            changed = store_ids[seed % len(store_ids)]
+            sim.set_status(changed, step[1])  # fetched or not: either way it must not matter
+            played.changed.add(changed)
+    sim.clear_faults()
+    return played
+
+
 FIGURES: dict[str, int] = {"examples": 0, "runs": 0, "events": 0, "faults": 0, "duplicates": 0, "missed": 0,
                            "largest_last_run_bytes": 0}
 
@@ -298,30 +342,14 @@ def test_exactly_once_over_generated_schedules(make_simulator: Callable[..., Sim
     instance = new_instance(sim, folder, max_fetch=str(max_fetch), look_back=str(look_back), request_timeout="2")
     if upgrade:
         instance.integration = release_1_0_0(folder)
-    lateness: dict[str, float] = {}
-    changed: set[str] = set()
-    faults = 0
-    for number, step in enumerate(schedule):
+
+    def upgrade_halfway(number: int) -> None:
         if number == len(schedule) // 2:
-            instance.integration = None  # the upgrade
-        if step[0] == "add":
-            _, count, tie, late = step
-            at = ago(sim, late)
-            added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
-            lateness.update({event["id"]: late for event in added})
-        elif step[0] == "advance":
-            sim.advance(step[1])
-        elif step[0] == "fetch":
-            instance.fetch()
-        elif step[0] == "fault":
-            kind, options = FAULTS[step[1]]
-            sim.inject(kind, count=step[2], **options)
-            faults += step[2]
-        elif step[0] == "status" and instance.incident_ids():
-            fetched = instance.incident_ids()[seed % len(instance.incident_ids())]
-            sim.set_status(fetched, step[1])  # after it was fetched: must not matter
-            changed.add(fetched)
-    sim.clear_faults()
+            instance.integration = None
+
+    played = play(schedule, sim, instance.fetch, seed=seed, fetched_ids=instance.incident_ids,
+                  before_step=upgrade_halfway)
+    lateness, changed, faults = played.lateness, played.changed, played.faults
     instance.drain()
 
     ids = instance.incident_ids()

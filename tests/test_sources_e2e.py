@@ -17,7 +17,7 @@ import EventFetcher as ef
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fetch_e2e import RUN_TIMEOUT, Instance, a_day_ago, ago, release_1_0_0
+from test_fetch_e2e import RUN_TIMEOUT, Instance, a_day_ago, ago, play, release_1_0_0
 
 import demisto_mock
 from simulator import SimConfig, Simulator, format_time
@@ -71,29 +71,8 @@ def test_exactly_once_from_every_source_over_generated_schedules(
     sim = make_simulator(SimConfig(), seed=seed, clock=a_day_ago())
     instance = source_instance(sim, dialect, tmp_path_factory.mktemp(dialect), max_fetch=str(max_fetch),
                                look_back=str(look_back), page_size=page_size)
-    lateness: dict[str, float] = {}
-    left_the_filter: set[str] = set()
-    faults = 0
-    for step in schedule:
-        if step[0] == "add":
-            _, count, tie, late = step
-            at = ago(sim, late)
-            added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
-            lateness.update({event["id"]: late for event in added})
-        elif step[0] == "advance":
-            sim.advance(step[1])
-        elif step[0] == "fetch":
-            instance.fetch()
-        elif step[0] == "fault":
-            kind, options = FAULTS[step[1]]
-            sim.inject(kind, count=step[2], endpoint=dialect, **options)
-            faults += step[2]
-        elif step[0] == "churn" and lateness:
-            store_ids = sorted(lateness)
-            changed = store_ids[seed % len(store_ids)]
-            sim.set_status(changed, step[1])  # fetched or not: either way it must not matter
-            left_the_filter.add(changed)
-    sim.clear_faults()
+    played = play(schedule, sim, instance.fetch, seed=seed, faults=FAULTS, endpoint=dialect)
+    lateness, left_the_filter, faults = played.lateness, played.changed, played.faults
     # Runs come at intervals, so the API's clock moves on: a listing with an end (a profile's window or settle)
     # leaves the API's last second (its Date header is cut to the second) to the next run.
     sim.advance(2)
