@@ -1394,13 +1394,19 @@ def text_of(value: Any) -> str:
     return ""
 
 
+def occurred(item: Item, source: Source) -> str:
+    """The item's time in the engine's format: as the API sent it when it already has that form, which most do."""
+    sent = item.raw.get(source.time_path[0]) if len(source.time_path) == 1 else None
+    return sent if type(sent) is str and is_api_time(sent) else format_time(item.position.created)
+
+
 def item_to_incident(item: Item, source: Source) -> dict[str, Any]:
     """The incident of an item. Its type is left to the server: the pack's classifier picks one per API, and the
     instance's Incident type applies otherwise."""
     details = read_path(item.raw, source.details_path) if source.details_path else None
     return {
         "name": item_name(item, source),
-        "occurred": format_time(item.position.created),
+        "occurred": occurred(item, source),
         "rawJSON": json.dumps(item.raw),
         "severity": item.severity,
         "dbotMirrorId": item.position.item_id,
