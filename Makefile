@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PARAMS ?=
+SOURCE ?=
 
 .PHONY: venv test lint run clean
 
@@ -50,8 +51,9 @@ build: $(STAMP)
 test: lint validate
 	$(BIN)/python -m pytest
 
+# SOURCE=<graph|okta|servicenow|pagerduty|jira|custom>: the simulator speaks that API (default: the Event Source).
 run: $(STAMP)
-	$(BIN)/python -m simulator.demo $(if $(PARAMS),--params $(PARAMS))
+	$(BIN)/python -m simulator.demo $(if $(PARAMS),--params $(PARAMS)) $(if $(SOURCE),--source $(SOURCE))
 
 # Not part of `make test`: what a fetch run costs on every source, the Event Source and each API dialect side by
 # side, against the fewest reads each API allows (bench/results/latest.json).

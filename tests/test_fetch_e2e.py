@@ -34,6 +34,7 @@ class Instance:
     params: dict[str, Any]
     runs: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     largest_last_run: int = 0
+    integration: Path | None = None  # another copy of the integration to run, e.g. an earlier release
 
     @property
     def state_path(self) -> Path:
@@ -46,8 +47,9 @@ class Instance:
     def fetch(self) -> subprocess.CompletedProcess[str]:
         params_path = self.folder / "params.json"
         params_path.write_text(json.dumps(self.params), encoding="utf-8")
+        integration = ["--integration", str(self.integration)] if self.integration else []
         run = subprocess.run(
-            [sys.executable, str(ROOT / "demisto_mock.py"), "--params", str(params_path), "--state",
+            [sys.executable, str(ROOT / "demisto_mock.py"), *integration, "--params", str(params_path), "--state",
              str(self.state_path), "--inbox", str(self.inbox_path), "--debug", "fetch-incidents"],
             capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT, check=False)
         self.runs.append(run)
@@ -250,6 +252,17 @@ def test_a_reset_last_run_starts_again_from_the_first_fetch_time(instance: Insta
 
 # --- exactly once over generated schedules ------------------------------------------------------------------------
 
+RELEASE_1_0_0 = "265bebc"  # the commit of release 1.0.0, whose last runs are of version 1
+
+
+def release_1_0_0(folder: Path) -> Path:
+    """The integration as release 1.0.0 shipped it, from the repository's history."""
+    source = f"{RELEASE_1_0_0}:Packs/EventFetcher/Integrations/EventFetcher/EventFetcher.py"
+    code = subprocess.run(["git", "show", source], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    path = folder / "EventFetcher_1_0_0.py"
+    path.write_text(code, encoding="utf-8")
+    return path
+
 FAULTS = [
     ("rate_limit", {"retry_after": "seconds", "value": 0}),
     ("server_error", {"status": 503, "body": "json"}),
@@ -267,43 +280,76 @@ steps = st.one_of(
     st.tuples(st.just("status"), st.sampled_from(["In Progress", "Closed"])),
 )
 
+@dataclass
+class Played:
+    """What a schedule did to the simulator."""
+
+    lateness: dict[str, float] = field(default_factory=dict)  # each added event's id: how late it came, in seconds
+    changed: set[str] = field(default_factory=set)  # events whose status left New
+    faults: int = 0
+
+
+def play(schedule: list[tuple[Any, ...]], sim: Simulator, fetch: Callable[[], Any], *, seed: int,
+         faults: list[tuple[str, dict[str, Any]]] = FAULTS, endpoint: str | None = None,
+         fetched_ids: Callable[[], list[str]] = list, before_step: Callable[[int], None] | None = None) -> Played:
+    """Runs a generated schedule of steps: add (a tie or a spread, late by some seconds), advance, fetch, fault,
+    status (an event already fetched leaves New) and churn (any added event leaves New, fetched or not)."""
+    played = Played()
+    for number, step in enumerate(schedule):
+        if before_step is not None:
+            before_step(number)
+        if step[0] == "add":
+            _, count, tie, late = step
+            at = ago(sim, late)
+            added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
+            played.lateness.update({event["id"]: late for event in added})
+        elif step[0] == "advance":
+            sim.advance(step[1])
+        elif step[0] == "fetch":
+            fetch()
+        elif step[0] == "fault":
+            kind, options = faults[step[1]]
+            sim.inject(kind, count=step[2], **({"endpoint": endpoint} if endpoint else {}), **options)
+            played.faults += step[2]
+        elif step[0] == "status" and fetched_ids():
+            fetched = fetched_ids()[seed % len(fetched_ids())]
+            sim.set_status(fetched, step[1])  # after it was fetched: must not matter
+            played.changed.add(fetched)
+        elif step[0] == "churn" and played.lateness:
+            store_ids = sorted(played.lateness)
+            changed = store_ids[seed % len(store_ids)]
+            sim.set_status(changed, step[1])  # fetched or not: either way it must not matter
+            played.changed.add(changed)
+    sim.clear_faults()
+    return played
+
+
 FIGURES: dict[str, int] = {"examples": 0, "runs": 0, "events": 0, "faults": 0, "duplicates": 0, "missed": 0,
                            "largest_last_run_bytes": 0}
 
 
 @settings(max_examples=E2E_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schedule=st.lists(steps, min_size=3, max_size=14), max_fetch=st.sampled_from([3, 25, 200]),
-       look_back=st.sampled_from([0, 5]), seed=st.integers(0, 2**16))
+       look_back=st.sampled_from([0, 5]), seed=st.integers(0, 2**16), upgrade=st.booleans())
 def test_exactly_once_over_generated_schedules(make_simulator: Callable[..., Simulator], tmp_path_factory: Any,
                                                schedule: list[tuple[Any, ...]], max_fetch: int, look_back: int,
-                                               seed: int) -> None:
+                                               seed: int, upgrade: bool) -> None:
     """Ties, bursts, late events, status changes and faults in any order: every event that stayed New and arrived
-    late by at most the look-back becomes exactly one incident; none becomes two."""
+    late by at most the look-back becomes exactly one incident; none becomes two. With `upgrade`, release 1.0.0
+    makes the fetches of the schedule's first half and this version goes on from its last run of version 1."""
     sim = make_simulator(seed=seed, clock=a_day_ago())
-    instance = new_instance(sim, tmp_path_factory.mktemp("e2e"), max_fetch=str(max_fetch), look_back=str(look_back),
-                            request_timeout="2")
-    lateness: dict[str, float] = {}
-    changed: set[str] = set()
-    faults = 0
-    for step in schedule:
-        if step[0] == "add":
-            _, count, tie, late = step
-            at = ago(sim, late)
-            added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
-            lateness.update({event["id"]: late for event in added})
-        elif step[0] == "advance":
-            sim.advance(step[1])
-        elif step[0] == "fetch":
-            instance.fetch()
-        elif step[0] == "fault":
-            kind, options = FAULTS[step[1]]
-            sim.inject(kind, count=step[2], **options)
-            faults += step[2]
-        elif step[0] == "status" and instance.incident_ids():
-            fetched = instance.incident_ids()[seed % len(instance.incident_ids())]
-            sim.set_status(fetched, step[1])  # after it was fetched: must not matter
-            changed.add(fetched)
-    sim.clear_faults()
+    folder = tmp_path_factory.mktemp("e2e")
+    instance = new_instance(sim, folder, max_fetch=str(max_fetch), look_back=str(look_back), request_timeout="2")
+    if upgrade:
+        instance.integration = release_1_0_0(folder)
+
+    def upgrade_halfway(number: int) -> None:
+        if number == len(schedule) // 2:
+            instance.integration = None
+
+    played = play(schedule, sim, instance.fetch, seed=seed, fetched_ids=instance.incident_ids,
+                  before_step=upgrade_halfway)
+    lateness, changed, faults = played.lateness, played.changed, played.faults
     instance.drain()
 
     ids = instance.incident_ids()

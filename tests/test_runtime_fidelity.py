@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fetch_e2e import FAULTS, a_day_ago, ago, new_instance, steps
+from test_fetch_e2e import a_day_ago, ago, new_instance, play, steps
 
 import demisto_mock
 from simulator import Simulator, format_time
@@ -541,33 +541,15 @@ def test_exactly_once_through_the_unified_yaml_in_one_reused_process(
     sim = make_simulator(seed=seed, clock=a_day_ago())
     folder = tmp_path_factory.mktemp("yaml-e2e")
     params = new_instance(sim, folder, max_fetch=str(max_fetch), look_back=str(look_back), request_timeout="2").params
-    lateness: dict[str, float] = {}
-    changed: set[str] = set()
     with demisto_mock.ReusedProcess() as process:
         instance = UnifiedInstance(folder, params, process)
-        for step in schedule:
-            if step[0] == "add":
-                _, count, tie, late = step
-                at = ago(sim, late)
-                added = sim.add_events(count, at=at) if tie else [sim.add_event(at) for _ in range(count)]
-                lateness.update({event["id"]: late for event in added})
-            elif step[0] == "advance":
-                sim.advance(step[1])
-            elif step[0] == "fetch":
-                instance.fetch()
-            elif step[0] == "fault":
-                kind, options = FAULTS[step[1]]
-                sim.inject(kind, count=step[2], **options)
-            elif step[0] == "status" and instance.incident_ids():
-                fetched = instance.incident_ids()[seed % len(instance.incident_ids())]
-                sim.set_status(fetched, step[1])  # after it was fetched: must not matter
-                changed.add(fetched)
-        sim.clear_faults()
+        played = play(schedule, sim, instance.fetch, seed=seed, fetched_ids=instance.incident_ids)
+        lateness, changed = played.lateness, played.changed
         instance.drain()
         assert process.processes_started == 1, "every fetch ran in the one reused process"
 
     ids = instance.incident_ids()
-    faults = sum(step[2] for step in schedule if step[0] == "fault")
+    faults = played.faults
     failed = sum(1 for record in instance.records if not record.ok)
     YAML_FIGURES.update(examples=YAML_FIGURES["examples"] + 1, runs=YAML_FIGURES["runs"] + len(instance.records),
                         failed_runs=YAML_FIGURES["failed_runs"] + failed, events=YAML_FIGURES["events"] + len(lateness),

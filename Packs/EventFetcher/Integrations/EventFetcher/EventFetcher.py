@@ -3,8 +3,8 @@
 A profile (the Event Source, Microsoft Graph security alerts, Okta, ServiceNow, PagerDuty, Jira) or the
 instance's own Custom values say how to ask the API for its items and how to read them.
 
-Read top to bottom: constants, profiles and parameters; the API client (auth, requests, paging); the pure
-fetch logic; incident conversion; commands; main().
+Read top to bottom: constants; profiles and parameters (errors, times, paths, parsing into Settings); the API
+client (auth, requests with retries, paging); the pure fetch logic; incident conversion; commands; main().
 """
 
 import json
@@ -72,8 +72,9 @@ NAMED_TIME_FORMATS = ("iso", "iso_seconds", "epoch_seconds", "epoch_millis")
 PLACEHOLDERS = ("start", "end", "limit", "status", "severity")
 
 # ---------------------------------------------------------------------------------------------
-# Profiles: the values of the Connect and Collect parameters for each API, as plain data.
-# A parameter the user fills in wins over its profile value; `Custom` has no values of its own.
+# Profiles and parameters. A profile is the values of the Connect and Collect parameters for one
+# API, as plain data; a parameter the user fills in wins over its profile value, and `Custom` has
+# none of its own. Every parameter is parsed and validated once, into Settings.
 # ---------------------------------------------------------------------------------------------
 
 CUSTOM = "Custom"
@@ -103,8 +104,8 @@ PROFILES: dict[str, dict[str, str]] = {
         "details_path": "description", "severity_path": "severity", "status_path": "status",
         "severity_map": "unknownFutureValue=unknown",
         "status": "new",
-        "order": "descending", "pagination": "next_url", "next_path": "[@odata.nextLink]",
-        "page_size": "2000",
+        "order": "unordered", "pagination": "next_url", "next_path": "[@odata.nextLink]",
+        "page_size": "1000",
     },
     "Okta System Log": {
         "label": "Okta",
@@ -139,14 +140,14 @@ PROFILES: dict[str, dict[str, str]] = {
         "auth_type": "header",
         "auth_header": "Authorization: Token token={password}\nAccept: application/vnd.pagerduty+json;version=2",
         "endpoint": "/incidents",
-        "query": "since={start}&until={end}&statuses[]={status}&sort_by=created_at:asc&limit={limit}",
+        "query": "since={start}&until={end}&time_zone=UTC&statuses[]={status}&sort_by=created_at:asc&limit={limit}",
         "time_format": "iso",
         "items_path": "incidents", "id_path": "id", "time_path": "created_at", "name_path": "title",
         "details_path": "description", "severity_path": "urgency", "status_path": "status",
         "severity_map": "high=high,low=low",
         "status": "triggered",
         "order": "ascending", "pagination": "offset", "page_param": "offset", "more_path": "more",
-        "page_size": "100",
+        "page_size": "100", "window": "43200",
     },
     "Jira issues": {
         "label": "Jira",
@@ -162,7 +163,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "status": "To Do",
         "order": "ascending", "pagination": "cursor", "next_path": "nextPageToken", "page_param": "nextPageToken",
         "more_path": "!isLast",
-        "page_size": "100",
+        "page_size": "100", "settle": "60",
     },
     CUSTOM: {"label": "the source"},
 }
@@ -480,9 +481,6 @@ class QueryTemplate:
             rendered.append((key, re.sub(r"\{(\w+)\}", lambda match: values.get(match.group(1), ""), template)))
         return rendered
 
-    def uses(self, placeholder: str) -> bool:
-        return any("{" + placeholder + "}" in template for _, template in self.pairs)
-
 
 def parse_query(value: str) -> QueryTemplate:
     pairs = []
@@ -574,7 +572,6 @@ class Settings:
     max_fetch: int
     look_back: timedelta
     severities: frozenset[float]  # incident levels to fetch; empty: any severity
-    incident_type: str
     request_timeout: float
     fetch_time_limit: float
 
@@ -699,7 +696,6 @@ def parse_settings(params: dict[str, Any], now: datetime) -> Settings:
                             "Maximum number of incidents per fetch", 1, MAX_FETCH_LIMIT),
         look_back=look_back,
         severities=parse_severities(params.get("severity"), "Severities to fetch"),
-        incident_type=str(params.get("incidentType") or "").strip(),
         request_timeout=parse_int(params.get("request_timeout"), "Request timeout (seconds)", 1,
                                   MAX_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT),
         fetch_time_limit=parse_int(params.get("fetch_time_limit"), "Fetch time limit (seconds)", 10,
@@ -731,11 +727,15 @@ def http_date(header: str | None) -> datetime | None:
 
 
 def rate_limit_wait(headers: Any, now: datetime) -> float | None:
-    """How long a 429 asks to wait: Retry-After, or a reset time in epoch seconds (Okta's X-Rate-Limit-Reset)."""
+    """How long a 429 asks to wait: Retry-After, a reset time in epoch seconds (Okta's X-Rate-Limit-Reset,
+    ServiceNow's X-RateLimit-Reset), or the seconds left until the limit resets (PagerDuty's ratelimit-reset)."""
     told = retry_after_seconds(headers.get("Retry-After"), now)
     reset = str(headers.get("X-Rate-Limit-Reset") or headers.get("X-RateLimit-Reset") or "").strip()
     if told is None and is_ascii_number(reset) and len(reset) < 12:
         told = max(0.0, int(reset) - now.timestamp())
+    seconds_left = str(headers.get("RateLimit-Reset") or "").strip()
+    if told is None and is_ascii_number(seconds_left) and len(seconds_left) < 12:
+        told = float(seconds_left)
     return told
 
 
@@ -1193,6 +1193,7 @@ class FetchRun:
     look_back: timedelta
     now: datetime  # no item dated later than this may move the watermark
     end: datetime | None = None  # items at or after it belong to a later run
+    present: datetime | None = None  # the API's own clock less a second, once its answers told it
     new_items: list[Item] = field(default_factory=list)
     items_read: int = 0
     already_delivered: int = 0  # read again inside the look-back window and skipped
@@ -1247,7 +1248,8 @@ class FetchRun:
         its end (or past `end`), so with nothing left over, everything new before the window's end is delivered."""
         listed_until = self.state.listed_until
         if window_read_whole and not self.left_over and self.end is not None:  # an open listing leaves it be
-            listed_until = max(listed_until, min(self.end, self.now))
+            # never past the API's present: an item it creates later must not fall behind what was claimed
+            listed_until = max(listed_until, min(self.end, self.now, self.present or self.now))
         floor = max(self.state.floor, Position(max(self.watermark, listed_until) - self.look_back, ""))
         seen = remembered_after(floor, self._seen)
         if len(seen) > MAX_SEEN_IDS:
@@ -1378,19 +1380,38 @@ def item_name(item: Item, source: Source) -> str:
     return f"{source.subject.removeprefix('The ')} item {item.position.item_id}"
 
 
-def item_to_incident(item: Item, source: Source, incident_type: str) -> dict[str, Any]:
+def text_of(value: Any) -> str:
+    """A details value as text: a string as it is; a rich-text document (Jira's Atlassian Document Format) as the
+    text of its nodes, a paragraph a line."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            return value["text"]
+        parts = [text_of(child) for child in value.get("content") or [] if isinstance(value.get("content"), list)]
+        return ("\n" if value.get("type") in ("doc", "bulletList", "orderedList") else "").join(
+            part for part in parts if part)
+    return ""
+
+
+def occurred(item: Item, source: Source) -> str:
+    """The item's time in the engine's format: as the API sent it when it already has that form, which most do."""
+    sent = item.raw.get(source.time_path[0]) if len(source.time_path) == 1 else None
+    return sent if type(sent) is str and is_api_time(sent) else format_time(item.position.created)
+
+
+def item_to_incident(item: Item, source: Source) -> dict[str, Any]:
+    """The incident of an item. Its type is left to the server: the pack's classifier picks one per API, and the
+    instance's Incident type applies otherwise."""
     details = read_path(item.raw, source.details_path) if source.details_path else None
-    incident: dict[str, Any] = {
+    return {
         "name": item_name(item, source),
-        "occurred": format_time(item.position.created),
+        "occurred": occurred(item, source),
         "rawJSON": json.dumps(item.raw),
         "severity": item.severity,
         "dbotMirrorId": item.position.item_id,
-        "details": details if isinstance(details, str) else "",
+        "details": text_of(details),
     }
-    if incident_type:
-        incident["type"] = incident_type
-    return incident
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1478,12 +1499,78 @@ def union_in_time_order(readings: list[Reading]) -> list[Item]:
     return sorted(union.values(), key=lambda item: item.position)
 
 
-def present_end(end: datetime | None, source_now: datetime | None) -> datetime | None:
-    """A window's end no later than the API's own present, a second short of its Date header (which is cut to the
-    second): an item the API creates after the listing can never fall behind what the listing claims to cover."""
-    if end is None or source_now is None:
-        return end
-    return min(end, source_now - timedelta(seconds=1))
+def api_present(client: SourceClient) -> datetime | None:
+    """The API's own present, a second short of the Date header of its first answer (which is cut to the second)."""
+    return None if client.source_now is None else client.source_now - timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What the listings of one run decided: the run over what was read, and how the listing ended."""
+
+    run: FetchRun
+    readings: list[Reading]
+    read_whole: bool  # the window was read to its end, so with nothing left over it is done
+    span: timedelta | None  # the next window's span, for sources read whole
+    stopped_by: SourceError | None = None  # the fault after which the run delivers what it read before it
+
+
+def fetch_oldest_first(client: SourceClient, settings: Settings, state: FetchState, window: Window,
+                       now: datetime) -> Fetched:
+    """Streams an oldest-first listing, asking only for max_fetch plus the delivered ids it re-reads and stopping
+    once max_fetch new items are held. A fault after new items delivers that prefix. A listing of several pages
+    paged by offset is read again, and decided over every reading, so that shifting offsets lose nothing."""
+    source = settings.source
+    remembered = sum(1 for created in state.seen_ids.values() if created >= window.start)
+    values = query_values(settings, window, now, min(source.page_size, settings.max_fetch + remembered))
+    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
+
+    def streamed(items: list[Item]) -> bool:
+        run.present = api_present(client)  # known from the API's first answer
+        run.take(items)
+        return run.full or run.reached_end
+
+    reader = ItemReader(source, settings.severities)
+    readings = [read_listing(client, reader, values, stop=streamed)]
+    while needs_another_reading(readings, source):
+        readings.append(read_listing(client, reader, values, max_pages=readings[0].pages))
+    stopped_by = readings[0].error
+    if stopped_by is not None and not run.new_items:
+        reread = f" after re-reading {run.items_read} items already fetched" if run.items_read else ""
+        raise SourceError(f"No incident fetched{reread}: {stopped_by}") from None
+    finished = [reading for reading in readings if reading.error is None]
+    if len(finished) > 1:
+        run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end, api_present(client))
+        run.take(union_in_time_order(finished))
+    read_whole = stopped_by is None and (finished[-1].whole or run.reached_end)
+    return Fetched(run, readings, read_whole, state.span, stopped_by)
+
+
+def fetch_window_whole(client: SourceClient, settings: Settings, state: FetchState, window: Window,
+                       now: datetime) -> Fetched:
+    """Reads a newest-first or unordered window whole, again while offsets shift, and takes its oldest new items.
+    A window too large to read in one run (a fault, the time limit, too many items) is narrowed for the next."""
+    source = settings.source
+    reader = ItemReader(source, settings.severities)
+    values = query_values(settings, window, now, source.page_size)
+    readings = [read_listing(client, reader, values)]
+    while needs_another_reading(readings, source):
+        readings.append(read_listing(client, reader, values))
+    finished = [reading for reading in readings if reading.error is None]
+    if not finished:
+        stopped_by = readings[0].error
+        if readings[0].pages == 0:
+            raise SourceError(f"No incident fetched: {stopped_by}") from None
+        oldest = min((item.position.created for item in readings[0].items), default=None)
+        span = narrowed_span(state, window, oldest, source.order, now, source.time_format.unit)
+        demisto.info(f"The window from {format_time(window.start)} could not be read whole ({stopped_by}); the next "
+                     f"fetch asks for {span // MILLISECOND} ms past {format_time(state.progress)}.")
+        return Fetched(FetchRun(state, settings.max_fetch, settings.look_back, now, window.end), readings, False, span)
+    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end, api_present(client))
+    run.take(union_in_time_order(finished))
+    ended_by_span = state.span is not None and window.end == state.progress + state.span
+    return Fetched(run, readings, finished[-1].whole or run.reached_end,
+                   next_span(run, ended_by_span, source.time_format.unit))
 
 
 @dataclass(frozen=True)
@@ -1494,57 +1581,25 @@ class FetchOutcome:
 
 
 def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str, Any], now: datetime) -> FetchOutcome:
-    """One fetch run. Delivers the oldest new items of what it read whole, with the state for exactly that.
-
-    An oldest-first listing is read only as far as max_fetch needs, and a fault after new items delivers that
-    prefix. Other orders are read whole and sorted; a window too large for one run is narrowed for the next runs.
-    A run that could read nothing fails, leaving the last run as it was.
-    """
+    """One fetch run: the oldest new items of the window, as incidents, with the last run for exactly those.
+    A run that could read nothing fails, leaving the last run as it was."""
     state = load_state(last_run, settings.first_fetch)
-    source = settings.source
-    window = plan_window(state, settings.look_back, source, now)
-    reader = ItemReader(source, settings.severities)
-    run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
+    window = plan_window(state, settings.look_back, settings.source, now)
     if window.end is not None and window.end <= window.start:  # settle or the window hold it back for now
         return FetchOutcome([], dump_state(state), "fetch figures: items_read=0 incidents=0 waiting=1")
-    ascending = source.order == "ascending"
-    remembered = sum(1 for created in state.seen_ids.values() if created >= window.start)
-    limit = min(source.page_size, settings.max_fetch + remembered) if ascending else source.page_size
-    values = query_values(settings, window, now, limit)
-
-    def streamed(items: list[Item]) -> bool:
-        run.end = present_end(window.end, client.source_now)  # the API's clock is known from its first answer
-        run.take(items)
-        return run.full or run.reached_end
-
-    readings = [read_listing(client, reader, values, stop=streamed if ascending else None)]
-    while needs_another_reading(readings, source):
-        readings.append(read_listing(client, reader, values, max_pages=readings[0].pages if ascending else None))
-    finished = [reading for reading in readings if reading.error is None]
-    span = state.span
-    if len(finished) > 1 or (not ascending and finished):
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, present_end(window.end, client.source_now))
-        run.take(union_in_time_order(finished))
-        if not ascending:
-            ended_by_span = state.span is not None and window.end == state.progress + state.span
-            span = next_span(run, ended_by_span, source.time_format.unit)
-    stopped_by = readings[0].error if not finished else None
-    if stopped_by is not None and (not ascending or not run.new_items):
-        if readings[0].pages == 0 or ascending:
-            reread = f" after re-reading {run.items_read} items already fetched" if run.items_read else ""
-            raise SourceError(f"No incident fetched{reread}: {stopped_by}") from None
-        oldest = min((item.position.created for item in readings[0].items), default=None)
-        span = narrowed_span(state, window, oldest, source.order, now, source.time_format.unit)
-        demisto.info(f"The window from {format_time(window.start)} could not be read whole ({stopped_by}); the next "
-                     f"fetch asks for {span // MILLISECOND} ms past {format_time(state.progress)}.")
-        run = FetchRun(state, settings.max_fetch, settings.look_back, now, window.end)
-        readings = readings[:1]
-    read_whole = bool(finished) and (finished[-1].whole or run.reached_end)
-    log_skipped(run, readings, source)
-    if stopped_by is not None and run.new_items:
-        demisto.info(f"Fetch stopped early and delivers the {len(run.new_items)} incidents read so far: {stopped_by}")
-    next_state = run.next_state(read_whole and stopped_by is None, span)
-    incidents = [item_to_incident(item, source, settings.incident_type) for item in run.new_items]
+    fetch = fetch_oldest_first if settings.source.order == "ascending" else fetch_window_whole
+    fetched = fetch(client, settings, state, window, now)
+    if fetched.read_whole and not fetched.run.new_items and state.span is not None and fetched.span is None:
+        # a span that found nothing new is dropped; the rest is read now rather than a run later
+        state = fetched.run.next_state(True, None)
+        fetched = fetch(client, settings, state, plan_window(state, settings.look_back, settings.source, now), now)
+    run, readings = fetched.run, fetched.readings
+    log_skipped(run, readings, settings.source)
+    if fetched.stopped_by is not None:
+        demisto.info(f"Fetch stopped early and delivers the {len(run.new_items)} incidents read so far: "
+                     f"{fetched.stopped_by}")
+    next_state = run.next_state(fetched.read_whole, fetched.span)
+    incidents = [item_to_incident(item, settings.source) for item in run.new_items]
     lag = (run.newest_read - next_state.watermark).total_seconds() if run.newest_read else 0.0
     figures = (f"fetch figures: items_read={sum(len(r.items) for r in readings)} incidents={len(incidents)} "
                f"duplicates={run.already_delivered} behind_floor={run.behind_floor} "
@@ -1552,7 +1607,7 @@ def fetch_incidents(client: SourceClient, settings: Settings, last_run: dict[str
                f"future_dated={run.dated_in_future} pages={client.pages} readings={len(readings)} "
                f"retries={client.retries} watermark={format_time(next_state.watermark)} "
                f"listed_until={format_time(next_state.listed_until)} lag_seconds={max(lag, 0.0):g} "
-               f"remembered_ids={len(next_state.seen_ids)}")
+               f"remembered_ids={len(next_state.seen_ids)} tokens_fetched={client.tokens_fetched}")
     return FetchOutcome(incidents, dump_state(next_state), figures)
 
 

@@ -215,6 +215,14 @@ def test_the_query_template_encodes_after_substitution_repeats_keys_and_drops_an
     assert prepared.url.endswith("?statuses%5B%5D=x+y&statuses%5B%5D=acknowledged&q=a+%3C%26%3E")
 
 
+def test_rich_text_details_become_their_text_a_paragraph_a_line() -> None:
+    document = {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Disk "}, {"type": "text", "text": "full"}]},
+        {"type": "paragraph", "content": [{"type": "text", "text": "on db-01."}]}]}
+    assert ef.text_of(document) == "Disk full\non db-01."
+    assert ef.text_of("plain") == "plain" and ef.text_of(None) == "" and ef.text_of(7) == ""
+
+
 @pytest.mark.parametrize(("text", "level"), [("P1", 4), ("p2", 3), (" P5 ", 0.5), ("high", 3), ("Critical", 4),
                                              ("informational", 0.5), ("2", 2), ("odd", 0), (None, 0), ({"x": 1}, 0)])
 def test_severity_goes_through_the_map_then_level_names_and_numbers(text: Any, level: float) -> None:
@@ -584,6 +592,7 @@ class ModelAPI:
         self.source_now: datetime | None = None  # the Date header of the run's first answer, cut to the second
         self.pages = 0
         self.retries = 0
+        self.tokens_fetched = 0
 
     def key(self, event: ModelEvent) -> tuple[Any, ...]:
         if self.source.order == "ascending":
@@ -740,6 +749,21 @@ def test_an_item_that_leaves_the_filter_mid_listing_shifts_offsets_yet_none_is_m
     assert "readings=3" in outcome.figures
 
 
+def test_an_empty_last_page_can_hide_the_item_that_slid_back_so_it_still_calls_for_another_reading() -> None:
+    """Three items, pages of two: b leaves after page 1, c slides onto page 1's last place, and page 2 at offset 2
+    comes back empty. The listing looks complete, yet c was never served."""
+    clock = at(600)
+    events = [ModelEvent("a", at(1), at(1), None), ModelEvent("b", at(2), at(2), clock + timedelta(seconds=5)),
+              ModelEvent("c", at(3), at(3), None)]
+    scenario = {"page_size": 2, "page_gap": 10, "bounds": (True, False)}
+    settings_ = ef.parse_settings(custom_params(pagination="offset", page_param="offset", status="", look_back="0",
+                                                first_fetch=ef.format_time(T0)), clock)
+    api = ModelAPI(events, settings_.source, scenario)
+    api.clock = clock
+    outcome = ef.fetch_incidents(api, settings_, {}, clock)  # type: ignore[arg-type]
+    assert sorted(json.loads(incident["rawJSON"])["alert_id"] for incident in outcome.incidents) == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize("order", ["ascending", "descending", "unordered"])
 def test_a_backlog_on_any_order_drains_oldest_first_in_about_the_fewest_runs(order: str) -> None:
     rng = random.Random(7)
@@ -892,6 +916,24 @@ def test_429_honours_retry_after_as_an_http_date_and_a_reset_time() -> None:
     assert ef.retry_after_seconds("soon", when) is None
     reset = str(int(when.timestamp()))
     assert ef.rate_limit_wait({"X-Rate-Limit-Reset": reset}, when - timedelta(seconds=20)) == 20.0
+
+
+def test_429_honours_pagerduty_ratelimit_reset_as_seconds_to_wait(requests_mock: Any) -> None:
+    """PagerDuty signals a 429 with ratelimit-reset, the seconds until the limit resets, and no Retry-After."""
+    settings_ = replace(ef.parse_settings(base_params(), T0), fetch_time_limit=600)
+    limited = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "9"}
+    requests_mock.get(EVENTS_URL, [{"status_code": 429, "json": {"error": {"message": "Rate Limit Exceeded"}},
+                                    "headers": limited}, page([event("a", at(1))])])
+    sleep = RecordedSleep()
+    assert listing(make_client(settings_, sleep), settings_) == [[event("a", at(1))]]
+    assert sleep.waits == [9.0]
+    when = datetime(2026, 11, 26, 6, 0, 30, tzinfo=UTC)
+    headers = requests.structures.CaseInsensitiveDict(
+        {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "7"})
+    assert ef.rate_limit_wait(headers, when) == 7.0
+    both = requests.structures.CaseInsensitiveDict({"Retry-After": "3", "ratelimit-reset": "7"})
+    assert ef.rate_limit_wait(both, when) == 3.0  # Retry-After, where an API sends it, comes first
+    assert ef.rate_limit_wait(requests.structures.CaseInsensitiveDict({"ratelimit-reset": "soon"}), when) is None
 
 
 @pytest.mark.parametrize("fault", [
@@ -1063,7 +1105,7 @@ def test_fetch_turns_events_into_incidents_and_saves_state_last(requests_mock: A
     first, second, third = demisto.incidents_created
     assert first == {"name": "Suspicious login evt-1", "occurred": "2026-11-26T06:00:00.123Z",
                      "rawJSON": json.dumps(events[0]), "severity": 3, "dbotMirrorId": "evt-1",
-                     "details": "Five failed logins followed by a success.", "type": "Event Source"}
+                     "details": "Five failed logins followed by a success."}  # the type is the classifier's
     assert (second["name"], second["severity"], second["details"]) == ("Event Source item evt-2", 0, "")
     assert (third["name"], third["severity"]) == ("Event Source item evt-3", 4)
     assert demisto.last_run["watermark"] == "2026-11-26T06:00:00.123Z"
