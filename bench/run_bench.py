@@ -186,14 +186,15 @@ class SourceTruth:
         self.visible = [row[2] for row in ordered]
 
     def needed(self, start_ms: int, now_ms: int, due_ms: int, end_ms: int, delivered: Counter[str],
-               last_ms: int | None, full: bool) -> tuple[int, bool]:
+               last_ms: int | None, full: bool, oldest_first: bool) -> tuple[int, bool]:
         """(items, read to the end): the fewest items a listing from `start_ms` must return to deliver what a run
         delivered, all the ids in `delivered` being delivered after it. When the run was full (max_fetch new
         items) or a visible item from `start_ms` on is still undelivered, the listing could have stopped at the
         run's last item (`last_ms`, counting the delivered items of that time), or before that undelivered item
         when the run delivered none; else it must read the whole listing, which the query can end no earlier than
         `end_ms`, and learn that it ended. Items due are those before `due_ms` (now + 1 ms, or now less the source's
-        settle); `end_ms` is that time put up to the precision of the query's time format (exclusive both)."""
+        settle); `end_ms` is that time put up to the precision of the query's time format (exclusive both). An
+        oldest-first listing shows its window ended with the first item past `due_ms`, so it needs no more."""
         low = bisect.bisect_left(self.times, start_ms)
         pending = last_ms if full else None
         for index in range(low, len(self.times) if pending is None else low):
@@ -203,8 +204,11 @@ class SourceTruth:
                 pending = self.times[index]
                 break
         if pending is None:
+            due = bisect.bisect_left(self.times, due_ms)
             high = bisect.bisect_left(self.times, end_ms)
-            return sum(1 for index in range(low, high) if self.visible[index] <= now_ms), True
+            past = sum(1 for index in range(due, high) if self.visible[index] <= now_ms)
+            count = sum(1 for index in range(low, due) if self.visible[index] <= now_ms)
+            return count + (min(1, past) if oldest_first else past), True
         end = last_ms if last_ms is not None else pending
         high = bisect.bisect_left(self.times, end)
         count = sum(1 for index in range(low, high) if self.visible[index] <= now_ms)
@@ -279,7 +283,8 @@ class Instance:
         unit = self.settings.source.time_format.unit // timedelta(milliseconds=1)
         end_ms = -(-due_ms // unit) * unit  # a query's end, too, can only say times at its format's precision
         needed, to_end = self.truth.needed(self.window_start_ms(previous), to_ms(now), due_ms, end_ms,
-                                           self.delivered, last_ms, len(ids) >= self.settings.max_fetch)
+                                           self.delivered, last_ms, len(ids) >= self.settings.max_fetch,
+                                           self.order == "ascending")
         source = self.settings.source
         fewest = fewest_requests(needed, to_end, self.cap, source.pagination in ("offset", "page")
                                  and not source.more_path and self.source not in TELLS_TOTAL,
